@@ -1,0 +1,90 @@
+"""One logging configuration for web and worker: structlog, JSON or console, masked in one place.
+
+Every line, ours or a library's (gunicorn, rq), goes through ``mask_sensitive``, so a secret,
+password, ``Authorization`` header or full CPF/CNPJ cannot reach a log by any path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+from config import Settings
+
+#: Keys whose values are never logged, matched as substrings of the lower-cased key.
+SENSITIVE_KEYS = ("secret", "password", "passwd", "pwd", "authorization", "token", "signature", "cookie", "api_key")
+MASK = "[masked]"
+
+_CNPJ = re.compile(r"(?<![\w/.-])\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?(\d{2})(?![\w/])")
+_CPF = re.compile(r"(?<![\w/.-])\d{3}\.?\d{3}\.?\d{3}-?(\d{2})(?![\w/])")
+
+
+def mask_text(text: str) -> str:
+    """Mask CPF and CNPJ numbers, keeping the last two digits for support conversations."""
+    text = _CNPJ.sub(lambda m: f"**.***.***/****-{m[1]}", text)
+    return _CPF.sub(lambda m: f"***.***.***-{m[1]}", text)
+
+
+def mask_value(value: Any, depth: int = 0) -> Any:
+    if depth > 20:
+        return "[too deep]"
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, bytes):
+        return mask_text(value.decode("utf-8", "replace"))
+    if isinstance(value, dict):
+        return {k: MASK if _is_sensitive(k) else mask_value(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_value(v, depth + 1) for v in value]
+    return value
+
+
+def mask_sensitive(logger: Any, method_name: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: the single place where masking happens."""
+    for key in list(event_dict):
+        event_dict[key] = MASK if _is_sensitive(key) else mask_value(event_dict[key])
+    return event_dict
+
+
+def _is_sensitive(key: object) -> bool:
+    lowered = str(key).lower()
+    return any(word in lowered for word in SENSITIVE_KEYS)
+
+
+def shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        mask_sensitive,
+    ]
+
+
+def configure_logging(settings: Settings) -> None:
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if settings.log_format == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared_processors(),
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.log_level)

@@ -1,0 +1,109 @@
+"""Helpers every provider needs: constant-time HMAC checks, strict JSON, lenient timestamps."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from providers.errors import Invalid
+
+Digest = Callable[[], Any]
+
+
+def signature_matches(secrets: Iterable[bytes], message: bytes, candidates: Iterable[bytes], digest: Digest) -> bool:
+    """True if any candidate digest equals HMAC(secret, message) for any secret.
+
+    Every secret is tried (rotation) and every candidate (Transfeera may send several ``v1``).
+    ``compare_digest`` on raw bytes makes the check constant-time and hex case irrelevant.
+    """
+    expected = [hmac.new(s, message, digest).digest() for s in secrets]
+    return any(hmac.compare_digest(e, c) for c in candidates for e in expected)
+
+
+def hex_digest_or_none(text: str, length: int) -> bytes | None:
+    """Decode a hex signature of exactly ``length`` bytes, or None for anything else."""
+    if len(text) != 2 * length:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
+
+
+def body_digest(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """Parse a JSON object with every non-integer number as ``Decimal`` (money is never a float).
+
+    NaN/Infinity literals, invalid UTF-8, absurd nesting and 5,000-digit integers all become
+    ``Invalid`` (so the authentic body is quarantined) instead of an exception escaping.
+    """
+    try:
+        value = json.loads(raw.decode("utf-8-sig"), parse_float=Decimal, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise Invalid(f"body is not valid JSON: {type(exc).__name__}") from None
+    if not isinstance(value, dict):
+        raise Invalid("body is not a JSON object")
+    return value
+
+
+def ci_get(mapping: Mapping[str, Any], *names: str) -> Any:
+    """First value among ``names``, matching keys case-insensitively.
+
+    Celcoin spells the same key ``clientFinality`` and ``clientfinality`` (providers.md §2.6).
+    """
+    lowered = {k.lower(): v for k, v in mapping.items() if isinstance(k, str)}
+    for name in names:
+        value = lowered.get(name.lower())
+        if value is not None:
+            return value
+    return None
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+_FORMATS = ("%Y-%m-%d %H:%M:%S %z", "%m/%d/%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S")
+BRT = timezone(timedelta(hours=-3), "BRT")
+
+
+def parse_timestamp(value: object, naive_tz: timezone = UTC) -> datetime | None:
+    """Best-effort provider timestamp → aware datetime, or None when absent or unreadable.
+
+    Handles ISO 8601 with ``Z``, Celcoin's 7 fractional digits without offset, Ruby's
+    ``2017-04-18 09:18:13 -0300`` and date-only strings. Naive values get ``naive_tz``.
+    A bad timestamp never rejects an event: the worker falls back to the receive time.
+    """
+    if not isinstance(value, str) or not value or len(value) > 64:
+        return None
+    text = _FRACTION.sub(r"\1", value.strip())
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        for fmt in _FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=naive_tz)
+    return parsed
+
+
+def parse_date(value: object) -> date | None:
+    parsed = parse_timestamp(value)
+    return parsed.date() if parsed else None

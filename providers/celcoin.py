@@ -1,0 +1,113 @@
+"""Celcoin. Contract: ../shared/providers.md §2; seed 003.
+
+Quirks this module exists for:
+- authentication is HTTP Basic with the login/pwd registered per subscription; no signature
+  exists (§2.3), so both halves are compared in constant time and a failure gets 401 with
+  ``WWW-Authenticate``;
+- four payload families (§2.2): the BaaS envelope ``{entity, createTimestamp, status, body}``,
+  the legacy Pix ``{"RequestBody": {...}}``, ``{webhookId, body}`` and flat cel_card bodies
+  whose entity is known only from the URL (Celcoin registers one URL per entity);
+- ``createTimestamp`` has 7 fractional digits and no offset; we read it as UTC (the other
+  published examples carry ``+00:00``). The legacy ``createdTimestamp`` is documented as
+  Brazilian time;
+- the same Pix arrives as PENDING then CONFIRMED, so the idempotency key includes the status.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from typing import Any
+
+from werkzeug.datastructures import Authorization
+
+from config import CelcoinCreds, Settings
+from providers._common import BRT, body_digest, ci_get, parse_json_object, parse_timestamp
+from providers.errors import Invalid, Unauthenticated
+from providers.types import Described
+from schemas.celcoin import BAAS, FLAT, LEGACY_PIX, WEBHOOK_ID
+from schemas.envelope import RECEIVED
+
+NAME = "celcoin"
+UNAUTHENTICATED_STATUS = 401
+
+#: Legacy Pix ``TransactionType`` → the BaaS entity with the same meaning (§2.6, 3P).
+LEGACY_TYPES = {"RECEIVEPIX": "pix-payment-in", "PAYMENT": "pix-payment-out", "REVERTED": "pix-reversal-in"}
+
+#: Keys that identify the transaction a body is about, most specific first.
+_ID_KEYS = ("id", "endToEndId", "clientCode", "clientRequestId", "cardId", "accountId", "transactionId")
+
+
+def credentials(settings: Settings) -> CelcoinCreds | None:
+    return settings.celcoin
+
+
+def is_probe(headers: Mapping[str, str], raw: bytes) -> bool:
+    return False
+
+
+def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now: float) -> None:
+    creds = settings.celcoin
+    value = headers.get("Authorization")
+    if creds is None or not value:
+        raise Unauthenticated("missing Basic credentials")
+    auth = Authorization.from_header(value)
+    if auth is None or auth.type != "basic" or auth.username is None or auth.password is None:
+        raise Unauthenticated("malformed Authorization header (expected Basic)")
+    user_ok = hmac.compare_digest(auth.username.encode(), creds.username)
+    pass_ok = hmac.compare_digest(auth.password.encode(), creds.password)
+    if not (user_ok and pass_ok):
+        raise Unauthenticated("wrong Basic credentials")
+
+
+def parse(raw: bytes, content_type: str) -> dict[str, Any]:
+    return parse_json_object(raw)
+
+
+def describe(payload: dict[str, Any], headers: Mapping[str, str], raw: bytes, entity: str | None) -> Described:
+    if "RequestBody" in payload:
+        return _legacy_pix(LEGACY_PIX.load(payload), raw, entity)
+    if "entity" in payload or ("body" in payload and "webhookId" not in payload):
+        data = BAAS.load(payload)
+        body = data["body"]
+        return _described(data["entity"], body, data.get("status"), data.get("createTimestamp"), data, raw)
+    if "webhookId" in payload:
+        data = WEBHOOK_ID.load(payload)
+        code = _entity_or_invalid(entity, "a webhookId body")
+        return _described(code, {"id": data["webhookId"]}, ci_get(data["body"], "status"), None, data, raw)
+    data = FLAT.load(payload)
+    code = _entity_or_invalid(entity, "a flat body")
+    when = ci_get(data, "createdAt", "createTimestamp")
+    return _described(code, data, ci_get(data, "status", "operationType"), when, data, raw)
+
+
+def _legacy_pix(data: dict[str, Any], raw: bytes, entity: str | None) -> Described:
+    body = data["RequestBody"]
+    kind = body["TransactionType"]
+    code = entity or LEGACY_TYPES.get(kind.upper(), f"pix-legacy-{kind.lower()}")
+    status = (body.get("StatusCode") or {}).get("Description") or (body.get("StatusCode") or {}).get("StatusId")
+    ident = ci_get(body, "EndToEndId", "TransactionId", "ClientCode") or body_digest(raw)
+    when = parse_timestamp(ci_get(body, "createdTimestamp", "CreateTimestamp"), naive_tz=BRT)
+    return Described(code, kind, f"{code}:{ident}:{status}", when, RECEIVED, data)
+
+
+def _described(
+    code: str, body: Mapping[str, Any], status: object, when: object, data: dict[str, Any], raw: bytes
+) -> Described:
+    ident = ci_get(body, *_ID_KEYS) or body_digest(raw)
+    status_text = str(status).upper() if status is not None else "-"
+    return Described(code, code, f"{code}:{ident}:{status_text}", parse_timestamp(when), RECEIVED, data)
+
+
+def _entity_or_invalid(entity: str | None, what: str) -> str:
+    if not entity:
+        raise Invalid(f"{what} carries no entity: register the URL as /webhooks/celcoin/<entity>")
+    return entity
+
+
+def fallback_key(headers: Mapping[str, str], raw: bytes) -> str:
+    return body_digest(raw)
+
+
+def code_hint(headers: Mapping[str, str]) -> str | None:
+    return None

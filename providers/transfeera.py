@@ -1,0 +1,100 @@
+"""Transfeera. Contract: ../shared/providers.md §3; seed 004.
+
+Quirks this module exists for:
+- ``Transfeera-Signature: t=<ms>,v1=<hex>`` = HMAC-SHA256(secret, ``t + "." + raw body``);
+  several ``v1`` may be present (any match is enough) and other schemes are ignored, as the
+  docs demand against downgrade attacks (§3.2);
+- ``t`` is checked against a tolerance window (``TRANSFEERA_TOLERANCE_SECONDS``, 24 h by
+  default: the docs publish no window and no retry spacing, and dedup by event id already
+  neutralises a replay). A 10-digit ``t`` is read as seconds, since the HMAC covers the
+  digits as sent either way;
+- creating or updating a webhook URL POSTs an **unsigned** ``{"test": true}``; it must get a
+  2xx and cause nothing (§3.4). Any other unsigned body is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from config import Secrets, Settings
+from providers._common import body_digest, hex_digest_or_none, parse_json_object, parse_timestamp, signature_matches
+from providers.errors import Unauthenticated
+from providers.types import Described
+from schemas.envelope import RECEIVED
+from schemas.transfeera import SCHEMA
+
+NAME = "transfeera"
+UNAUTHENTICATED_STATUS = 401
+HEADER = "Transfeera-Signature"
+
+_PROBE = re.compile(rb'\s*\{\s*"test"\s*:\s*true\s*\}\s*')
+_MAX_HEADER = 4096
+_MAX_SIGNATURES = 8
+
+
+def credentials(settings: Settings) -> Secrets | None:
+    return settings.transfeera_secrets
+
+
+def is_probe(headers: Mapping[str, str], raw: bytes) -> bool:
+    """The unsigned ``{"test": true}`` sent when a URL is registered (matched on bytes, unparsed)."""
+    return len(raw) < 64 and _PROBE.fullmatch(raw) is not None
+
+
+def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now: float) -> None:
+    secrets = settings.transfeera_secrets or ()
+    value = headers.get(HEADER)
+    if value is None:
+        raise Unauthenticated(f"missing {HEADER} header")
+    if len(value) > _MAX_HEADER:
+        raise Unauthenticated(f"{HEADER} header too long")
+    timestamp: str | None = None
+    candidates: list[bytes] = []
+    for element in value.split(","):
+        key, sep, item = element.strip().partition("=")
+        if not sep:
+            continue
+        if key == "t":
+            timestamp = item
+        elif key == "v1" and len(candidates) < _MAX_SIGNATURES:
+            digest = hex_digest_or_none(item, 32)
+            if digest is not None:
+                candidates.append(digest)
+    if timestamp is None or not re.fullmatch(r"\d{10}|\d{13}", timestamp):
+        raise Unauthenticated(f"{HEADER} has no valid t= timestamp")
+    if not candidates:
+        raise Unauthenticated(f"{HEADER} has no valid v1= signature")
+    if not signature_matches(secrets, timestamp.encode() + b"." + raw, candidates, hashlib.sha256):
+        raise Unauthenticated(f"{HEADER} does not match the body")
+    seconds = int(timestamp) / (1000 if len(timestamp) == 13 else 1)
+    if seconds < now - settings.transfeera_tolerance_seconds:
+        raise Unauthenticated(f"{HEADER} timestamp is older than the tolerance window")
+    if seconds > now + settings.transfeera_future_skew_seconds:
+        raise Unauthenticated(f"{HEADER} timestamp is in the future")
+
+
+def parse(raw: bytes, content_type: str) -> dict[str, Any]:
+    return parse_json_object(raw)
+
+
+def describe(payload: dict[str, Any], headers: Mapping[str, str], raw: bytes, entity: str | None) -> Described:
+    data = SCHEMA.load(payload)
+    return Described(
+        event_code=data["object"],
+        original_code=data["object"],
+        idempotency_key=f"event:{data['id']}",
+        occurred_at=parse_timestamp(data.get("date")),
+        status=RECEIVED,
+        payload=data,
+    )
+
+
+def fallback_key(headers: Mapping[str, str], raw: bytes) -> str:
+    return body_digest(raw)
+
+
+def code_hint(headers: Mapping[str, str]) -> str | None:
+    return None

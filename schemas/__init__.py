@@ -1,0 +1,1 @@
+"""Marshmallow schemas per provider, and the envelope that travels on the queue."""

@@ -1,0 +1,35 @@
+"""Schema base shared by every provider: providers add fields without notice, so keep them."""
+
+from __future__ import annotations
+
+from marshmallow import INCLUDE, Schema, fields, validate
+
+
+class Lenient(Schema):
+    """Unknown fields are kept, never rejected (Kobana and Celcoin both promise new fields)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+
+def money(**kwargs: object) -> fields.Decimal:
+    """An amount in reais: Decimal in, Decimal out; NaN/Infinity refused."""
+    return fields.Decimal(allow_none=True, allow_nan=False, load_default=None, **kwargs)  # type: ignore[arg-type]
+
+
+def identifier(required: bool = False) -> fields.Field:
+    """Provider ids arrive as JSON numbers or strings (and always as strings in forms)."""
+    kwargs: dict[str, object] = {"required": True} if required else {"load_default": None, "allow_none": True}
+    return fields.Raw(validate=_scalar, **kwargs)  # type: ignore[arg-type]
+
+
+def _scalar(value: object) -> None:
+    from marshmallow import ValidationError
+
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValidationError("must be a string or an integer")
+    if isinstance(value, str) and not 0 < len(value) <= 200:
+        raise ValidationError("must be 1 to 200 characters")
+
+
+CODE = validate.Regexp(r"^[A-Za-z0-9_.*:-]{1,120}$", error="not a valid event code")

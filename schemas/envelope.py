@@ -1,0 +1,81 @@
+"""What an authentic request becomes, and exactly what goes onto the queue.
+
+The queue carries the raw body byte for byte (base64) and metadata, never a parsed payload:
+JSON has no Decimal, and re-parsing the exact bytes in the worker with the same provider
+code gives the same Decimal amounts without a float ever crossing Redis.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+#: Envelope statuses decided at the door; the worker adds processed/ignored/failed.
+RECEIVED, PING, QUARANTINED = "received", "ping", "quarantined"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    provider: str
+    event_code: str
+    original_code: str
+    idempotency_key: str
+    received_at: datetime
+    raw: bytes
+    content_type: str
+    status: str = RECEIVED
+    occurred_at: datetime | None = None
+    #: Celcoin entity from the URL path (one URL per entity), when the body has none.
+    entity: str | None = None
+    #: Provider delivery headers worth keeping (delivery id, environment, event header).
+    delivery: dict[str, str] = field(default_factory=dict)
+    #: Validation errors of a quarantined body (marshmallow's ``err.messages`` shape).
+    errors: Any = None
+    request_id: str | None = None
+    #: Parsed payload with Decimal amounts; rebuilt from ``raw`` by the worker, never queued.
+    payload: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def job_id(self) -> str:
+        """Deterministic job id: a redelivery maps to the same id (RQ allows [A-Za-z0-9_-])."""
+        digest = hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:40]
+        return f"{self.provider}-{digest}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "v": 1,
+            "provider": self.provider,
+            "event_code": self.event_code,
+            "original_code": self.original_code,
+            "idempotency_key": self.idempotency_key,
+            "received_at": self.received_at.isoformat(),
+            "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
+            "raw_b64": base64.b64encode(self.raw).decode("ascii"),
+            "content_type": self.content_type,
+            "status": self.status,
+            "entity": self.entity,
+            "delivery": dict(self.delivery),
+            "errors": self.errors,
+            "request_id": self.request_id,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Envelope:
+        return cls(
+            provider=data["provider"],
+            event_code=data["event_code"],
+            original_code=data["original_code"],
+            idempotency_key=data["idempotency_key"],
+            received_at=datetime.fromisoformat(data["received_at"]),
+            occurred_at=datetime.fromisoformat(data["occurred_at"]) if data.get("occurred_at") else None,
+            raw=base64.b64decode(data["raw_b64"]),
+            content_type=data.get("content_type") or "",
+            status=data.get("status", RECEIVED),
+            entity=data.get("entity"),
+            delivery=dict(data.get("delivery") or {}),
+            errors=data.get("errors"),
+            request_id=data.get("request_id"),
+        )

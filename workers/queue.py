@@ -1,0 +1,79 @@
+"""The RQ queue: one Redis connection per process, and ``enqueue_event``, the durability point.
+
+A 2xx is sent only after ``enqueue_event`` returns, i.e. after Redis has the job. Any Redis
+error becomes ``QueueUnavailable`` (503 + Retry-After) so the provider delivers again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from flask import Flask, current_app
+from rq import Queue, Retry
+from rq.exceptions import DuplicateJobError
+
+import embedded_redis
+from config import Settings
+from providers.errors import QueueUnavailable
+from schemas.envelope import QUARANTINED, Envelope
+
+EVENTS_QUEUE = "events"
+QUARANTINE_QUEUE = "quarantine"
+JOB = "workers.jobs.process_event"
+#: Finished jobs linger this long, so RQ's ``unique`` refuses quick redeliveries before they
+#: reach a worker. The database unique key is the real dedup; this only saves work.
+RESULT_TTL = 300
+
+
+def connect(settings: Settings, **overrides: Any) -> redis.Redis:
+    """A Redis client with short timeouts: a hung Redis must become a 503, not a 5 s timeout."""
+    url = settings.redis_url or embedded_redis.ensure_running(settings.var_dir)
+    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 2, "health_check_interval": 30}
+    if url.startswith("rediss://") and not settings.redis_tls_verify:
+        options["ssl_cert_reqs"] = "none"  # managed Redis with a self-signed certificate
+    options.update(overrides)
+    return redis.Redis.from_url(url, **options)
+
+
+def queues(connection: redis.Redis) -> tuple[Queue, Queue]:
+    return (
+        Queue(EVENTS_QUEUE, connection=connection, serializer="json"),
+        Queue(QUARANTINE_QUEUE, connection=connection, serializer="json"),
+    )
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    connection = connect(settings)
+    events, quarantine = queues(connection)
+    app.extensions["rq"] = {"connection": connection, "events": events, "quarantine": quarantine}
+
+
+def get_connection() -> redis.Redis:
+    return current_app.extensions["rq"]["connection"]  # type: ignore[no-any-return]
+
+
+def enqueue_event(envelope: Envelope, settings: Settings) -> str:
+    """Put the event on its queue; returns ``accepted`` or ``duplicate`` (already queued)."""
+    ext = current_app.extensions["rq"]
+    queue: Queue = ext["quarantine"] if envelope.status == QUARANTINED else ext["events"]
+    retry = (
+        Retry(max=settings.job_retry_max, interval=list(settings.job_retry_intervals))
+        if settings.job_retry_max
+        else None
+    )
+    try:
+        queue.enqueue(
+            JOB,
+            envelope.to_dict(),
+            job_id=envelope.job_id,
+            unique=True,
+            retry=retry,
+            result_ttl=RESULT_TTL,
+            description=f"{envelope.provider} {envelope.event_code}",
+        )
+    except DuplicateJobError:
+        return "duplicate"
+    except redis.RedisError as exc:
+        raise QueueUnavailable(f"event queue unavailable ({type(exc).__name__}); retry later") from None
+    return "accepted"
