@@ -15,6 +15,7 @@ Quirks this module exists for:
 
 from __future__ import annotations
 
+import base64
 import hmac
 from collections.abc import Mapping
 from typing import Any
@@ -111,3 +112,8 @@ def fallback_key(headers: Mapping[str, str], raw: bytes) -> str:
 
 def code_hint(headers: Mapping[str, str]) -> str | None:
     return None
+
+
+def sign(username: bytes, password: bytes) -> dict[str, str]:
+    """The Basic ``Authorization`` header Celcoin sends with the registered login/pwd."""
+    return {"Authorization": "Basic " + base64.b64encode(username + b":" + password).decode("ascii")}

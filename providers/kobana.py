@@ -13,6 +13,7 @@ Quirks this module exists for:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -113,3 +114,8 @@ def delivery_headers(headers: Mapping[str, str]) -> dict[str, str]:
                 found[name] = value.strip()[:200]
                 break
     return found
+
+
+def sign(raw: bytes, secret: bytes) -> dict[str, str]:
+    """Headers Kobana would send for ``raw`` (used by ``flask webhooks send`` and demos)."""
+    return {"X-Kobana-Signature": "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()}

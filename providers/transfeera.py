@@ -15,6 +15,7 @@ Quirks this module exists for:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -98,3 +99,10 @@ def fallback_key(headers: Mapping[str, str], raw: bytes) -> str:
 
 def code_hint(headers: Mapping[str, str]) -> str | None:
     return None
+
+
+def sign(raw: bytes, secret: bytes, now: float) -> dict[str, str]:
+    """Headers Transfeera would send for ``raw`` at ``now`` (``t`` in milliseconds)."""
+    t = str(int(now * 1000))
+    digest = hmac.new(secret, t.encode() + b"." + raw, hashlib.sha256).hexdigest()
+    return {HEADER: f"t={t},v1={digest}"}

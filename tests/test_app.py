@@ -138,3 +138,19 @@ def test_unset_credentials_disable_the_provider():
 def test_heroku_postgres_url_gets_an_explicit_driver():
     settings = Settings.from_env({"DATABASE_URL": "postgres://u:p@h:5432/d"})
     assert settings.database_url == "postgresql+psycopg://u:p@h:5432/d"
+
+
+def test_provider_signers_produce_what_the_door_accepts(deliver, settings):
+    """The signers used by the test sender and demos agree with an independent signature."""
+    import time as _time
+
+    from providers import celcoin, kobana, transfeera
+    from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET, transfeera_signature
+
+    raw = sample("transfeera", "CashIn.json")
+    now = _time.time()
+    assert transfeera.sign(raw, TRANSFEERA_SECRET.encode(), now)["Transfeera-Signature"] == transfeera_signature(
+        raw, t=int(now * 1000)
+    )
+    assert kobana.sign(raw, KOBANA_SECRET.encode())["X-Kobana-Signature"] == kobana_signature(raw)
+    assert celcoin.sign(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode())["Authorization"] == basic()
