@@ -27,6 +27,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from db import utc
 from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
 from logconfig import mask_text
@@ -80,13 +81,6 @@ def bounded_key(key: str) -> str:
 
 def bounded_code(code: str) -> str:
     return code if len(code) <= MAX_CODE else code[:200] + "#" + hashlib.sha256(code.encode()).hexdigest()[:16]
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Aware UTC (SQLite hands back naive datetimes; we only ever store UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def process(
