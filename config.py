@@ -56,6 +56,10 @@ class Settings:
     var_dir: Path = field(default=PROJECT_ROOT / "var")
     job_retry_max: int = 5
     job_retry_intervals: tuple[int, ...] = (10, 60, 300, 900, 3600)
+    #: The built-in reconciliation ledger handlers (docs/reconciliation.md); off → only yours run.
+    ledger_enabled: bool = True
+    #: A payout still pending after this long is flagged ``payout_pending``.
+    ledger_pending_after_hours: int = 24
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -105,6 +109,8 @@ class Settings:
             var_dir=Path(env.get("VAR_DIR", str(PROJECT_ROOT / "var"))),
             job_retry_max=_int(env, "JOB_RETRY_MAX", 5, minimum=0),
             job_retry_intervals=_int_list(env, "JOB_RETRY_INTERVALS", (10, 60, 300, 900, 3600)),
+            ledger_enabled=_bool(env, "LEDGER_ENABLED", True),
+            ledger_pending_after_hours=_int(env, "LEDGER_PENDING_AFTER_HOURS", 24, minimum=1),
         )
 
 

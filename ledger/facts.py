@@ -44,6 +44,50 @@ class Fact:
     opened_at: datetime | None = None  # when the object itself was created, if stated
     due_date: date | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe (amounts as strings) so the database keeps facts, not re-parsed payloads."""
+        return {
+            "object_id": self.object_id,
+            "provider": self.provider,
+            "kind": self.kind,
+            "event_id": self.event_id,
+            "key": self.key,
+            "at": self.at.isoformat(),
+            "code": self.code,
+            "status": self.status,
+            "amount": None if self.amount is None else str(self.amount),
+            "amount_changed": self.amount_changed,
+            "payments": [[p.id, str(p.amount)] for p in self.payments],
+            "adjustments": {k: str(v) for k, v in self.adjustments.items()},
+            "refs": dict(self.refs),
+            "lifecycle": self.lifecycle,
+            "canceled": self.canceled,
+            "opened_at": self.opened_at.isoformat() if self.opened_at else None,
+            "due_date": self.due_date.isoformat() if self.due_date else None,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fact:
+        return cls(
+            object_id=data["object_id"],
+            provider=data["provider"],
+            kind=data["kind"],
+            event_id=data["event_id"],
+            key=data["key"],
+            at=datetime.fromisoformat(data["at"]),
+            code=data["code"],
+            status=data.get("status"),
+            amount=None if data.get("amount") is None else Decimal(data["amount"]),
+            amount_changed=bool(data.get("amount_changed")),
+            payments=tuple(Payment(pid, Decimal(value)) for pid, value in data.get("payments") or ()),
+            adjustments={k: Decimal(v) for k, v in (data.get("adjustments") or {}).items()},
+            refs=dict(data.get("refs") or {}),
+            lifecycle=bool(data.get("lifecycle", True)),
+            canceled=bool(data.get("canceled")),
+            opened_at=datetime.fromisoformat(data["opened_at"]) if data.get("opened_at") else None,
+            due_date=date.fromisoformat(data["due_date"]) if data.get("due_date") else None,
+        )
+
 
 @dataclass(frozen=True)
 class Source:

@@ -243,3 +243,12 @@ def _assert_no_float(value):
             _assert_no_float(item)
     else:
         assert not isinstance(value, float), value
+
+
+def test_a_fact_survives_its_json_round_trip_exactly():
+    """What the database stores per event folds back to the very same fact (Decimal, dates, refs)."""
+    from ledger.facts import Fact
+
+    for fact in facts("kobana", paid(**{"object.fine_value": D("6.99")}), "p"):
+        again = Fact.from_dict(json.loads(json.dumps(fact.to_dict())))
+        assert again == fact
