@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 
 import click
-import db
 from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+import db
 from config import Settings
 from ledger import render, store
 from ledger.money import from_cents
@@ -129,7 +129,7 @@ def show_command(object_id: str, fmt: str) -> None:
         if not rows:
             raise click.ClickException(f"no object {object_id!r} in the ledger")
         found = [{"state": row.state, "events": [
-            {"event_id": f.event_id, "at": f.at.isoformat(), "code": f.code, "status": f.fact.get("status"),
+            {"event_id": f.event_id, "at": f.fact["at"], "code": f.code, "status": f.fact.get("status"),
              "amount": f.fact.get("amount")} for f in sorted(row.facts, key=lambda f: (f.at, f.event_id))]}
             for row in rows]  # fmt: skip
     if fmt == "json":
@@ -167,7 +167,7 @@ def list_command(status: str | None, provider: str | None, kind: str | None, fmt
     with _session() as session:
         rows = [{"object_id": r.object_id, "provider": r.provider, "kind": r.kind, "status": r.status,
                  "expected": str(from_cents(r.expected_cents)), "settled": str(from_cents(r.settled_cents)),
-                 "opened_at": r.opened_at.isoformat() if r.opened_at else None}
+                 "opened_at": r.state.get("opened_at")}
                 for r in session.scalars(query)]  # fmt: skip
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))

@@ -208,9 +208,11 @@ def discrepancies_of(
         elif returns or state.status in RETURNED:
             back = sum((r.settled for r in returns), ZERO) if returns else value
             ids = [i for r in returns for i in r.event_ids]
-            flag("payout_returned", value, value - back, ids, note=", ".join(r.object_id for r in returns))
+            note = "returned by " + ", ".join(r.object_id for r in returns) if returns else "DEVOLVIDO"
+            flag("payout_returned", value, value - back, ids, note=note)
         elif not state.terminal and state.opened_at is not None and as_of - state.opened_at > pending_after:
-            flag("payout_pending", value, ZERO, note=f"{state.status} since {state.opened_at.isoformat()}")
+            since = state.opened_at.astimezone(BRT).strftime("%Y-%m-%d %H:%M")
+            flag("payout_pending", value, ZERO, note=f"{state.status} since {since} BRT")
     if state.amount_conflict and state.first_amount is not None and state.amount is not None:
         flag("amount_conflict", state.first_amount, state.amount)
     return out

@@ -52,7 +52,14 @@ def to_table(report: Report, as_of: datetime | None = None) -> str:
     lines += ["", "NET MOVEMENT (settled in minus out; a Pix already counted as a Kobana charge payment counts once)"]
     lines += _grid([(name, brl(value)) for name, value in report.net.items()], right={1}, header=False)
     lines += ["", f"OPEN DISCREPANCIES ({len(report.discrepancies)})"]
+    by_type: dict[str, list[Decimal]] = {}
+    for d in report.discrepancies:
+        by_type.setdefault(d.type, []).append(d.delta)
+    summary = [("type", "count", "sum of deltas")]
+    summary += [(name, str(len(v)), brl(sum(v, Decimal("0.00")))) for name, v in sorted(by_type.items())]
     if report.discrepancies:
+        lines += _grid(summary, right={1, 2})
+        lines.append("")
         drows = [("provider", "kind", "object_id", "type", "expected", "actual", "delta", "events", "note")]
         drows += [(d.provider, d.kind, d.object_id, d.type, brl(d.expected), brl(d.actual), brl(d.delta),
                    _ids(d.event_ids), d.note) for d in report.discrepancies]  # fmt: skip

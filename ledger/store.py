@@ -10,6 +10,7 @@ serialise instead of each writing a state that misses the other's event.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,7 +30,7 @@ def record(session: Session, facts: Iterable[Fact]) -> list[LedgerObject]:
             select(LedgerFact.id).where(LedgerFact.object_pk == row.id, LedgerFact.event_id == fact.event_id)
         )
         if exists is None:
-            session.add(LedgerFact(object_pk=row.id, event_id=fact.event_id, at=fact.at, code=fact.code,
+            session.add(LedgerFact(object_pk=row.id, event_id=fact.event_id, at=_utc(fact.at), code=fact.code,
                                    fact=fact.to_dict()))  # fmt: skip
             session.flush()
         refold(session, row)
@@ -43,14 +44,19 @@ def refold(session: Session, row: LedgerObject) -> ObjectState:
     row.status = state.status
     row.expected_cents = to_cents(state.expected)
     row.settled_cents = to_cents(state.settled)
-    row.opened_at = state.opened_at
-    row.last_event_at = state.last_at
+    row.opened_at = _utc(state.opened_at)
+    row.last_event_at = _utc(state.last_at)
     row.external_id = state.refs.get("external_id")
     row.txid = state.refs.get("txid")
     row.end_to_end_id = state.refs.get("end_to_end_id")
     row.state = state.to_dict()
     session.flush()
     return state
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Columns hold UTC: SQLite drops offsets, and mixed offsets would sort wrongly."""
+    return moment.astimezone(UTC) if moment else None
 
 
 def _locked_row(session: Session, fact: Fact) -> LedgerObject:
