@@ -10,9 +10,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from db import Base
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+import db.models  # noqa: F401 - the events table our facts point at
+from db import Base
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+_JSON = JSON().with_variant(JSONB(), "postgresql")
 
 
 class LedgerObject(Base):
@@ -22,7 +28,7 @@ class LedgerObject(Base):
         Index("ix_ledger_objects_provider_opened", "provider", "opened_at"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     object_id: Mapped[str] = mapped_column(String(240), index=True)  # "provider:provider's own id"
     provider: Mapped[str] = mapped_column(String(32))
     kind: Mapped[str] = mapped_column(String(32))
@@ -35,7 +41,7 @@ class LedgerObject(Base):
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
     txid: Mapped[str | None] = mapped_column(String(200), index=True)
     end_to_end_id: Mapped[str | None] = mapped_column(String(200), index=True)
-    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[dict[str, Any]] = mapped_column(_JSON, default=dict)
 
     facts: Mapped[list[LedgerFact]] = relationship(back_populates="object", order_by="LedgerFact.at")
 
@@ -44,11 +50,11 @@ class LedgerFact(Base):
     __tablename__ = "ledger_facts"
     __table_args__ = (UniqueConstraint("object_pk", "event_id", name="uq_ledger_facts_object_event"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    object_pk: Mapped[int] = mapped_column(ForeignKey("ledger_objects.id", ondelete="CASCADE"), index=True)
-    event_id: Mapped[int] = mapped_column(BigInteger, index=True)  # the worker's event-log id
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    object_pk: Mapped[int] = mapped_column(_ID, ForeignKey("ledger_objects.id", ondelete="CASCADE"), index=True)
+    event_id: Mapped[int] = mapped_column(_ID, ForeignKey("events.id"), index=True)  # the event log's id
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # provider time
     code: Mapped[str] = mapped_column(String(120))
-    fact: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fact: Mapped[dict[str, Any]] = mapped_column(_JSON)
 
     object: Mapped[LedgerObject] = relationship(back_populates="facts")
