@@ -16,7 +16,7 @@ from typing import Any
 
 from ledger.facts import Fact
 from ledger.money import ZERO, fmt
-from ledger.vocab import CHARGES, PAYOUTS
+from ledger.vocab import CHARGES
 
 #: Tie-break rank of a status at the same provider time: later in a lifecycle ranks higher.
 STATUS_RANK = {
@@ -170,7 +170,7 @@ def fold(facts: Iterable[Fact]) -> ObjectState:
     state.last_at = ordered[-1].at
     if state.canceled_at is not None:
         state.paid_after_cancel = any(t > state.canceled_at for t in payment_times)
-    if state.kind in PAYOUTS or state.kind not in CHARGES:
+    if state.kind not in CHARGES:
         state.payments = {}
     state.event_ids = sorted({f.event_id for f in ordered}, key=lambda e: (str(type(e)), e))
     return state

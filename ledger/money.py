@@ -10,6 +10,8 @@ from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+#: Larger than any real payment (a trillion reais) and safely inside Decimal's and BIGINT's range.
+MAX = Decimal(10) ** 12
 
 
 def to_decimal(value: object) -> Decimal | None:
@@ -29,8 +31,8 @@ def to_decimal(value: object) -> Decimal | None:
             return None
     else:
         return None
-    if not number.is_finite():
-        return None
+    if not number.is_finite() or abs(number) >= MAX:
+        return None  # outside input never crashes a worker: an absurd amount is "not stated"
     return number.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 

@@ -41,7 +41,7 @@ def record(session: Session, facts: Iterable[Fact]) -> list[LedgerObject]:
 def refold(session: Session, row: LedgerObject) -> ObjectState:
     stored = session.scalars(select(LedgerFact.fact).where(LedgerFact.object_pk == row.id)).all()
     state = fold(Fact.from_dict(f) for f in stored)
-    row.status = state.status
+    row.status = state.status[:40] if state.status else None
     row.expected_cents = to_cents(state.expected)
     row.settled_cents = to_cents(state.settled)
     row.opened_at = _utc(state.opened_at)

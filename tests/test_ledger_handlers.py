@@ -124,3 +124,11 @@ def test_ledger_show_and_list_read_the_object_back(engine, app):
     assert runner.invoke(args=["ledger", "list", "--status", "canceled", "--format", "json"]).output.strip() == "[]"
     missing = runner.invoke(args=["ledger", "show", "kobana:1"])
     assert missing.exit_code != 0 and "no object" in missing.output
+
+
+def test_absurd_amounts_and_statuses_from_outside_never_crash_the_handler(engine):
+    """An amount of 1e20 and a 300-character status are recorded harmlessly, not raised."""
+    hostile = body("celcoin", "pix-payment-out.json", status="X" * 300, **{"body.amount": D("1E+20")})
+    deliver(engine, ("celcoin", hostile, "h"))
+    row = objects(engine)["celcoin:7d89772a-6fbe-4cbf-a3c3-fc7f31aa63c9"]
+    assert row.expected_cents == 0 and len(row.status) == 40
