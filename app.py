@@ -15,6 +15,7 @@ from ledger.cli import reconcile as reconcile_cli
 from logconfig import configure_logging
 from providers import PROVIDERS
 from workers import queue
+from workers.cli import events_cli
 
 #: Stable error codes for HTTP errors Werkzeug raises before our view runs.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
@@ -29,6 +30,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
     queue.init_app(app, settings)
     app.register_blueprint(webhooks.bp)
+    app.cli.add_command(events_cli)
     app.cli.add_command(reconcile_cli)
     app.cli.add_command(ledger_cli)
 

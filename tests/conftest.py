@@ -214,3 +214,47 @@ def queued(redis_conn: redis.Redis, name: str = EVENTS_QUEUE) -> list[dict[str, 
     events, quarantine = queues(redis_conn)
     queue = quarantine if name == QUARANTINE_QUEUE else events
     return [job.args[0] for job in queue.get_jobs()]
+
+
+# --- worker side: handlers with countable effects, an inline worker ----------------------------
+
+
+@pytest.fixture
+def effects(engine: sa.Engine) -> Any:
+    """The ``test_effects`` table (see tests/effects.py); returns a callable listing its rows."""
+    from tests import effects as fx
+
+    fx.create(engine)
+    return lambda: fx.rows(engine)
+
+
+@pytest.fixture
+def registry() -> Iterator[Any]:
+    """The real handler registry, emptied for the test and restored afterwards."""
+    from handlers.registry import REGISTRY
+
+    snapshot = REGISTRY.snapshot()
+    REGISTRY.restore({})
+    yield REGISTRY
+    REGISTRY.restore(snapshot)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Any]:
+    """The worker's per-process runtime (engine, sessions) built from the test settings."""
+    from workers import jobs
+
+    yield jobs.configure(settings)
+    jobs._runtime.engine.dispose()  # type: ignore[union-attr]
+    jobs._runtime = None
+
+
+@pytest.fixture
+def work(redis_conn: redis.Redis, runtime: Any) -> Any:
+    """Run an RQ SimpleWorker inline until both queues are empty (retries with interval 0 included)."""
+    from rq import SimpleWorker
+
+    def run() -> None:
+        SimpleWorker(list(queues(redis_conn)), connection=redis_conn, serializer="json").work(burst=True)
+
+    return run
