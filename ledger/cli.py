@@ -130,7 +130,8 @@ def show_command(object_id: str, fmt: str) -> None:
             raise click.ClickException(f"no object {object_id!r} in the ledger")
         found = [{"state": row.state, "events": [
             {"event_id": f.event_id, "at": f.fact["at"], "code": f.code, "status": f.fact.get("status"),
-             "amount": f.fact.get("amount")} for f in sorted(row.facts, key=lambda f: (f.at, f.event_id))]}
+             "amount": f.fact.get("amount"), "payments": f.fact.get("payments") or []}
+            for f in sorted(row.facts, key=lambda f: (f.at, f.event_id))]}
             for row in rows]  # fmt: skip
     if fmt == "json":
         click.echo(json.dumps(found if len(found) > 1 else found[0], indent=2, ensure_ascii=False))
@@ -144,8 +145,9 @@ def show_command(object_id: str, fmt: str) -> None:
                 click.echo(f"  {name:12} {state[name]}")
         click.echo("  events (provider time order):")
         for event in item["events"]:
+            paid = " ".join(f"paid {value} ({pid})" for pid, value in event["payments"])
             click.echo(f"    {event['at']}  #{event['event_id']:<6} {event['code']:<28} "
-                       f"{event['status'] or '':<12} {event['amount'] or ''}")  # fmt: skip
+                       f"{event['status'] or '':<12} {event['amount'] or '':>10}  {paid}".rstrip())  # fmt: skip
 
 
 @ledger.command("list")
