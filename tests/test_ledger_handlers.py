@@ -132,3 +132,39 @@ def test_absurd_amounts_and_statuses_from_outside_never_crash_the_handler(engine
     deliver(engine, ("celcoin", hostile, "h"))
     row = objects(engine)["celcoin:7d89772a-6fbe-4cbf-a3c3-fc7f31aa63c9"]
     assert row.expected_cents == 0 and len(row.status) == 40
+
+
+def test_two_workers_folding_one_object_at_once_both_events_count(engine):
+    """Worker B waits on the object's lock while A's transaction is open; the final state has both events."""
+    import threading
+
+    registered = created()
+    registered.update(event_code="bank_billet.registered")
+    deliver(engine, ("kobana", registered, "r"))  # the object row exists and is committed
+    sessions = db.session_factory(engine)
+    with sessions.begin() as session:
+        paid_event = store_event(session, "kobana", body("kobana", "bank_billet.paid.json"), "p")
+        created_event = store_event(session, "kobana", created(), "c")
+    first = sessions()
+    first.begin()
+    keep_ledger(paid_event, first)  # holds the row lock (PostgreSQL) / the write lock (SQLite)
+    errors = []
+
+    def second() -> None:
+        try:
+            with sessions.begin() as session:
+                keep_ledger(created_event, session)
+        except Exception as exc:  # surfaced below, in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    thread.join(timeout=0.5)
+    assert thread.is_alive()  # B is blocked until A commits
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert not errors
+    row = objects(engine)["kobana:84512377"]
+    assert row.state["created_seen"] is True and row.status == "paid"
+    assert len(row.state["event_ids"]) == 3
