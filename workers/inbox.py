@@ -6,8 +6,9 @@ SQLite's ``BEGIN IMMEDIATE`` write lock, so when two workers get the same event 
 instant the second waits, then sees ``processed`` and runs nothing. Handlers write through the
 same session, so their effects commit with the ``processed`` mark or not at all.
 
-``store_and_dispatch`` works inside a session the caller owns, so a caller can process a batch
-in one transaction (one savepoint per event) without changing this module.
+``store`` and ``dispatch`` work inside a session the caller owns, so a caller can process a
+batch (one insert transaction, then one dispatch transaction with a savepoint per event)
+without changing this module; ``process`` is the one-event composition the RQ job uses.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,8 +52,10 @@ class HandlerFailed(Exception):
 @dataclass(frozen=True)
 class Outcome:
     event_id: int
-    status: str  # processed, ignored, ping, quarantined or duplicate
+    status: str  # processed, ignored, ping, quarantined, duplicate, or received/failed with error
     handlers: tuple[str, ...] = ()
+    #: The handler failure that rolled this event's effects back (already recorded on the row).
+    error: HandlerFailed | None = None
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -70,27 +73,63 @@ def process(
     final_attempt: bool,
     lookup: HandlerLookup = handlers_for,
 ) -> Outcome:
-    """One delivery, one transaction; on a handler failure record it, then re-raise for RQ's retry."""
-    try:
-        with sessions.begin() as session:
-            return store_and_dispatch(session, envelope, payload, lookup=lookup)
-    except Exception as exc:
-        record_failure(sessions, envelope, payload, exc, final_attempt=final_attempt)
-        raise
+    """Store, then dispatch in a second transaction; a handler failure is recorded, then re-raised.
+
+    The row is committed before any handler runs so that ``event.id`` is durable: a handler that
+    called an outside system with it gets the same id on every retry, even after a crash.
+    """
+    with sessions.begin() as session:
+        store(session, envelope, payload)
+    with sessions.begin() as session:
+        outcome = dispatch(session, envelope, payload, final_attempt=final_attempt, lookup=lookup)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome
 
 
-def store_and_dispatch(
-    session: Session, envelope: Envelope, payload: dict[str, Any] | None, *, lookup: HandlerLookup = handlers_for
-) -> Outcome:
-    """Insert the event unless its key exists, lock its row, and dispatch it unless already done."""
+def store(session: Session, envelope: Envelope, payload: dict[str, Any] | None) -> None:
+    """Insert the event unless its (provider, idempotency key) exists; a duplicate changes nothing."""
     _insert_if_absent(session, envelope, payload, status=envelope.status)
+
+
+def dispatch(
+    session: Session,
+    envelope: Envelope,
+    payload: dict[str, Any] | None,
+    *,
+    final_attempt: bool,
+    lookup: HandlerLookup = handlers_for,
+) -> Outcome:
+    """Lock the stored row and run its handlers in a savepoint, unless it was already dispatched.
+
+    Works inside the caller's transaction, so a batch can dispatch many events in one commit.
+    """
     row = lock(session, envelope.provider, envelope.idempotency_key)
     if envelope.status != RECEIVED:
         # ping and quarantined envelopes are only recorded: nothing to dispatch (yet).
         return Outcome(row.id, row.status if row.status in (PING, QUARANTINED) else DUPLICATE)
     if row.status not in DISPATCHABLE or payload is None:
         return Outcome(row.id, DUPLICATE)
-    return run_handlers(session, row, payload, lookup=lookup)
+    try:
+        with session.begin_nested():
+            return run_handlers(session, row, payload, lookup=lookup)
+    except HandlerFailed as exc:
+        row.attempts += 1
+        row.last_error = error_text(exc)
+        row.status = FAILED if final_attempt else RECEIVED
+        log.error(
+            "event.attempt_failed",
+            provider=row.provider,
+            event_code=row.event_code,
+            idempotency_key=row.idempotency_key,
+            event_id=row.id,
+            handler=exc.handler,
+            attempts=row.attempts,
+            final_attempt=final_attempt,
+            error=error_text(exc.__cause__ or exc),
+            exc_info=exc,
+        )
+        return Outcome(row.id, row.status, error=exc)
 
 
 def lock(session: Session, provider: str, idempotency_key: str) -> EventRecord:
@@ -142,47 +181,6 @@ def to_event(row: EventRecord, payload: dict[str, Any]) -> Event:
 def error_text(exc: BaseException) -> str:
     """What goes in ``last_error``: type and message, CPF/CNPJ masked, bounded."""
     return mask_text(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR]
-
-
-def record_failure(
-    sessions: sessionmaker[Session],
-    envelope: Envelope,
-    payload: dict[str, Any] | None,
-    exc: BaseException,
-    *,
-    final_attempt: bool,
-) -> None:
-    """Count the attempt and keep the error; ``failed`` after the last try. Never raises."""
-    handler = exc.handler if isinstance(exc, HandlerFailed) else None
-    log.error(
-        "event.attempt_failed",
-        provider=envelope.provider,
-        event_code=envelope.event_code,
-        idempotency_key=envelope.idempotency_key,
-        event_id=exc.event_id if isinstance(exc, HandlerFailed) else None,
-        handler=handler,
-        final_attempt=final_attempt,
-        error=error_text(exc.__cause__ or exc),
-        exc_info=exc,
-    )
-    try:
-        with sessions.begin() as session:
-            _insert_if_absent(session, envelope, payload, status=RECEIVED)
-            session.execute(
-                update(EventRecord)
-                .where(
-                    EventRecord.provider == envelope.provider,
-                    EventRecord.idempotency_key == envelope.idempotency_key,
-                    EventRecord.status.in_(DISPATCHABLE),
-                )
-                .values(
-                    attempts=EventRecord.attempts + 1,
-                    last_error=error_text(exc),
-                    status=FAILED if final_attempt else RECEIVED,
-                )
-            )
-    except Exception as db_exc:  # the database itself may be what failed; RQ keeps the job
-        log.warning("event.failure_not_recorded", error=error_text(db_exc))
 
 
 def _insert_if_absent(session: Session, envelope: Envelope, payload: dict[str, Any] | None, *, status: str) -> None:
