@@ -66,7 +66,10 @@ def report_command(date_from: str, date_to: str, provider: str | None, fmt: str,
     start, end = _day(date_from), _day(date_to)
     if end < start:
         raise click.BadParameter("--to is before --from")
-    moment = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
+    except ValueError:
+        raise click.BadParameter(f"expected an ISO time like 2026-11-01T00:00:00-03:00, got {as_of!r}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     settings: Settings = current_app.extensions["settings"]
@@ -98,7 +101,11 @@ def demo_command(url: str, month: str | None, seed: int, duplicates: float) -> N
         env.update(serve.DEV_CREDENTIALS)
     settings = Settings.from_env(env)
     if month:
-        year, number = (int(p) for p in month.split("-"))
+        try:
+            year, number = (int(p) for p in month.split("-"))
+            date(year, number, 1)
+        except ValueError:
+            raise click.BadParameter(f"expected a month like 2026-10, got {month!r}") from None
     else:
         last = date.today().replace(day=1) - timedelta(days=1)
         year, number = last.year, last.month

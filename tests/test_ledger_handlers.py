@@ -168,3 +168,15 @@ def test_two_workers_folding_one_object_at_once_both_events_count(engine):
     row = objects(engine)["kobana:84512377"]
     assert row.state["created_seen"] is True and row.status == "paid"
     assert len(row.state["event_ids"]) == 3
+
+
+def test_bad_dates_get_a_clear_message_not_a_traceback(app):
+    """--from 2026-13-01 or a bad --as-of: exit code 2 and a message naming the expected format."""
+    runner = app.test_cli_runner()
+    bad_day = runner.invoke(args=["reconcile", "report", "--from", "2026-13-01", "--to", "2026-10-31"])
+    assert bad_day.exit_code == 2 and "expected a date like" in bad_day.output
+    bad_time = runner.invoke(args=["reconcile", "report", "--from", "2026-10-01", "--to", "2026-10-31",
+                                   "--as-of", "yesterday"])  # fmt: skip
+    assert bad_time.exit_code == 2 and "expected an ISO time" in bad_time.output
+    bad_month = runner.invoke(args=["reconcile", "demo", "--month", "2026-13"])
+    assert bad_month.exit_code == 2 and "expected a month like" in bad_month.output
