@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from ledger.fold import fold
 from ledger.money import to_decimal
@@ -252,3 +255,23 @@ def test_a_fact_survives_its_json_round_trip_exactly():
     for fact in facts("kobana", paid(**{"object.fine_value": D("6.99")}), "p"):
         again = Fact.from_dict(json.loads(json.dumps(fact.to_dict())))
         assert again == fact
+
+
+@functools.cache
+def _month_facts():
+    grouped = {}
+    for delivery in generate(2026, 10, seed=1).deliveries:
+        for fact in facts(delivery.provider, _loads(delivery.body), delivery.delivery_id or delivery.key):
+            grouped.setdefault((fact.object_id, fact.kind), []).append(fact)
+    return grouped
+
+
+@hypothesis.settings(max_examples=80, deadline=None, derandomize=True)
+@hypothesis.given(st.data())
+def test_any_order_and_any_repeats_of_an_objects_events_fold_to_the_same_state(data):
+    """For every generated object: shuffled and partly redelivered events give the identical state."""
+    grouped = _month_facts()
+    events = grouped[data.draw(st.sampled_from(sorted(grouped)))]
+    shuffled = data.draw(st.permutations(events))
+    repeats = data.draw(st.lists(st.sampled_from(events), max_size=3))
+    assert fold(shuffled + repeats).to_dict() == fold(events).to_dict()
