@@ -275,3 +275,14 @@ def test_any_order_and_any_repeats_of_an_objects_events_fold_to_the_same_state(d
     shuffled = data.draw(st.permutations(events))
     repeats = data.draw(st.lists(st.sampled_from(events), max_size=3))
     assert fold(shuffled + repeats).to_dict() == fold(events).to_dict()
+
+
+def test_celcoin_legacy_request_body_is_a_pix_in_too():
+    """The legacy {"RequestBody": {"TransactionType": "RECEIVEPIX", ...}} shape becomes a confirmed pix_in."""
+    legacy = {"RequestBody": {"TransactionType": "RECEIVEPIX", "TransactionId": 761679887, "Amount": D("8000.00"),
+                              "EndToEndId": "E1393589320230727130301498341234",
+                              "createdTimestamp": "07/27/2023 10:03:31",
+                              "StatusCode": {"Description": "confirmed", "StatusId": 2}}}  # fmt: skip
+    state = fold_all([("celcoin", legacy, "l")])["celcoin:761679887"]
+    assert (state.kind, state.status, state.settled) == ("pix_in", "CONFIRMED", D("8000.00"))
+    assert state.opened_at.isoformat() == "2023-07-27T10:03:31-03:00"
