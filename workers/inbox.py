@@ -9,6 +9,8 @@ same session, so their effects commit with the ``processed`` mark or not at all.
 ``store`` and ``dispatch`` work inside a session the caller owns, so a caller can process a
 batch (one insert transaction, then one dispatch transaction with a savepoint per event)
 without changing this module; ``process`` is the one-event composition the RQ job uses.
+The row is committed by ``store`` before any handler runs; failures are recorded after the
+rollback in a short transaction of their own, so the success path pays no savepoint.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
@@ -52,10 +54,8 @@ class HandlerFailed(Exception):
 @dataclass(frozen=True)
 class Outcome:
     event_id: int
-    status: str  # processed, ignored, ping, quarantined, duplicate, or received/failed with error
+    status: str  # processed, ignored, ping, quarantined or duplicate
     handlers: tuple[str, ...] = ()
-    #: The handler failure that rolled this event's effects back (already recorded on the row).
-    error: HandlerFailed | None = None
 
 
 def utc(value: datetime | None) -> datetime | None:
@@ -66,7 +66,7 @@ def utc(value: datetime | None) -> datetime | None:
 
 
 def process(
-    sessions: sessionmaker[Session],
+    engine: Engine,
     envelope: Envelope,
     payload: dict[str, Any] | None,
     *,
@@ -77,14 +77,22 @@ def process(
 
     The row is committed before any handler runs so that ``event.id`` is durable: a handler that
     called an outside system with it gets the same id on every retry, even after a crash.
+    One pooled connection serves the whole event (one checkout, one pre-ping).
     """
-    with sessions.begin() as session:
-        store(session, envelope, payload)
-    with sessions.begin() as session:
-        outcome = dispatch(session, envelope, payload, final_attempt=final_attempt, lookup=lookup)
-    if outcome.error is not None:
-        raise outcome.error
-    return outcome
+    with engine.connect() as connection, Session(connection, expire_on_commit=False) as session:
+        with session.begin():
+            store(session, envelope, payload)
+        try:
+            with session.begin():
+                return dispatch(session, envelope, payload, lookup=lookup)
+        except HandlerFailed as exc:
+            _log_failure(envelope, exc, final_attempt)
+            try:
+                with session.begin():
+                    record_failure(session, envelope, exc, final_attempt=final_attempt)
+            except Exception as db_exc:  # the database may be what failed; RQ still retries the job
+                log.warning("event.failure_not_recorded", error=error_text(db_exc))
+            raise
 
 
 def store(session: Session, envelope: Envelope, payload: dict[str, Any] | None) -> None:
@@ -93,16 +101,12 @@ def store(session: Session, envelope: Envelope, payload: dict[str, Any] | None) 
 
 
 def dispatch(
-    session: Session,
-    envelope: Envelope,
-    payload: dict[str, Any] | None,
-    *,
-    final_attempt: bool,
-    lookup: HandlerLookup = handlers_for,
+    session: Session, envelope: Envelope, payload: dict[str, Any] | None, *, lookup: HandlerLookup = handlers_for
 ) -> Outcome:
-    """Lock the stored row and run its handlers in a savepoint, unless it was already dispatched.
+    """Lock the stored row and run its handlers, unless it was already dispatched.
 
-    Works inside the caller's transaction, so a batch can dispatch many events in one commit.
+    Works inside the caller's transaction (a batch can wrap each call in a savepoint). A handler
+    exception propagates as ``HandlerFailed``: the caller rolls back, then ``record_failure``.
     """
     row = lock(session, envelope.provider, envelope.idempotency_key)
     if envelope.status != RECEIVED:
@@ -110,26 +114,38 @@ def dispatch(
         return Outcome(row.id, row.status if row.status in (PING, QUARANTINED) else DUPLICATE)
     if row.status not in DISPATCHABLE or payload is None:
         return Outcome(row.id, DUPLICATE)
-    try:
-        with session.begin_nested():
-            return run_handlers(session, row, payload, lookup=lookup)
-    except HandlerFailed as exc:
-        row.attempts += 1
-        row.last_error = error_text(exc)
-        row.status = FAILED if final_attempt else RECEIVED
-        log.error(
-            "event.attempt_failed",
-            provider=row.provider,
-            event_code=row.event_code,
-            idempotency_key=row.idempotency_key,
-            event_id=row.id,
-            handler=exc.handler,
-            attempts=row.attempts,
-            final_attempt=final_attempt,
-            error=error_text(exc.__cause__ or exc),
-            exc_info=exc,
+    return run_handlers(session, row, payload, lookup=lookup)
+
+
+def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, final_attempt: bool) -> None:
+    """Count the attempt and keep the error; the event is ``failed`` after the last try."""
+    session.execute(
+        update(EventRecord)
+        .where(
+            EventRecord.provider == envelope.provider,
+            EventRecord.idempotency_key == envelope.idempotency_key,
+            EventRecord.status.in_(DISPATCHABLE),
         )
-        return Outcome(row.id, row.status, error=exc)
+        .values(
+            attempts=EventRecord.attempts + 1,
+            last_error=error_text(exc),
+            status=FAILED if final_attempt else RECEIVED,
+        )
+    )
+
+
+def _log_failure(envelope: Envelope, exc: HandlerFailed, final_attempt: bool) -> None:
+    log.error(
+        "event.attempt_failed",
+        provider=envelope.provider,
+        event_code=envelope.event_code,
+        idempotency_key=envelope.idempotency_key,
+        event_id=exc.event_id,
+        handler=exc.handler,
+        final_attempt=final_attempt,
+        error=error_text(exc.__cause__ or exc),
+        exc_info=exc,
+    )
 
 
 def lock(session: Session, provider: str, idempotency_key: str) -> EventRecord:

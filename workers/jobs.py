@@ -77,7 +77,7 @@ def process_event(data: dict[str, Any]) -> str:
     )
     try:
         envelope, payload = validated(envelope)
-        outcome = inbox.process(runtime().sessions, envelope, payload, final_attempt=final_attempt)
+        outcome = inbox.process(runtime().engine, envelope, payload, final_attempt=final_attempt)
         log.info("event.done", event_id=outcome.event_id, outcome=outcome.status, handlers=len(outcome.handlers))
         return outcome.status
     finally:
