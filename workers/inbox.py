@@ -159,7 +159,7 @@ def record_failure(
         provider=envelope.provider,
         event_code=envelope.event_code,
         idempotency_key=envelope.idempotency_key,
-        event_id=exc.event_id if isinstance(exc, HandlerFailed) else None,
+        log_id=exc.event_id if isinstance(exc, HandlerFailed) else None,
         handler=handler,
         final_attempt=final_attempt,
         error=error_text(exc.__cause__ or exc),
