@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify
 from sqlalchemy import Engine, text
+from sqlalchemy.pool import NullPool
 
 import db
 from config import Settings
@@ -91,7 +92,8 @@ def engine(app: Flask) -> Engine:
     found: Engine | None = app.extensions.get("health_engine")
     if found is None:
         settings: Settings = app.extensions["settings"]
-        options: dict[str, Any] = {"pool_size": 1, "max_overflow": 1}
+        # No pool: a probe every few seconds needs no kept connection, and none is left open.
+        options: dict[str, Any] = {"poolclass": NullPool}
         if not db.database_url(settings).startswith("sqlite"):
             options["connect_args"] = {"connect_timeout": 2}
         found = app.extensions["health_engine"] = db.engine_from(settings, **options)
