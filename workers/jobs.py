@@ -85,7 +85,7 @@ def process_event(data: dict[str, Any]) -> str:
     started = time.perf_counter()
     try:
         envelope, payload = validated(envelope)
-        outcome = inbox.process(runtime().sessions, envelope, payload, final_attempt=final_attempt)
+        outcome = inbox.process(runtime().engine, envelope, payload, final_attempt=final_attempt)
     except Exception:
         seconds = time.perf_counter() - started
         metrics.event_failed(envelope.provider, envelope.event_code, final_attempt=final_attempt, seconds=seconds)
