@@ -108,3 +108,24 @@ def test_an_event_code_label_never_carries_a_cpf_or_cnpj(document):
 
     assert document not in code_label(document)
     assert "".join(c for c in document if c.isdigit()) not in code_label(document)
+
+
+def test_metrics_on_their_own_port_include_the_queue_gauges(redis_conn, deliver):
+    """METRICS_PORT / WORKER_METRICS_PORT: a plain HTTP server per process, same content."""
+    import urllib.request
+
+    import metrics
+    from tests.servers import free_port
+
+    deliver.kobana(sample("kobana", "bank_billet.paid.json"), headers={"X-Kobana-Delivery-Id": "p-1"})
+    port = free_port()
+    server, thread = metrics.serve_on_port(port, redis_conn, addr="127.0.0.1")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+            text = response.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert 'webhook_queue_depth{queue="events"} 1.0' in text
+    assert "webhook_requests_total" in text
