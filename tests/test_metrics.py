@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
-from tests.conftest import sample, transfeera_signature
+from tests.conftest import Deliver, sample, transfeera_signature
 
 
 def value(name: str, **labels: str) -> float:
@@ -129,3 +129,24 @@ def test_metrics_on_their_own_port_include_the_queue_gauges(redis_conn, deliver)
         thread.join(5)
     assert 'webhook_queue_depth{queue="events"} 1.0' in text
     assert "webhook_requests_total" in text
+
+
+def test_a_failed_attempt_with_retries_left_counts_a_retry(settings, work, registry):
+    """The first failure of a retried job is a retry, not a dead letter."""
+    calls = []
+
+    def flaky(event, session):
+        calls.append(event.id)
+        if len(calls) == 1:
+            raise RuntimeError("ledger timed out")
+
+    registry.handler("kobana", "pix.register.confirmed")(flaky)
+    labels = {"provider": "kobana", "event_code": "pix.register.confirmed"}
+    before = (value("webhook_event_retries_total", **labels), value("webhook_event_dead_letters_total", **labels))
+    processed = value("webhook_events_total", outcome="processed", **labels)
+    app = create_app(settings.replace(job_retry_max=2, job_retry_intervals=(0,)))
+    Deliver(app.test_client()).kobana(sample("kobana", "pix.register.confirmed.json"))
+    work()
+    after = (value("webhook_event_retries_total", **labels), value("webhook_event_dead_letters_total", **labels))
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 0)
+    assert value("webhook_events_total", outcome="processed", **labels) - processed == 1
