@@ -65,6 +65,7 @@ def test_list_filters_by_provider_status_code_and_since(deliver, work, cli, regi
     assert [e["event_code"] for e in _list(cli, "--status", "ignored")] == ["pix.paid"]
     assert [e["event_code"] for e in _list(cli, "--code", "bank_billet.*")] == ["bank_billet.paid"]
     assert len(_list(cli, "--provider", "kobana", "--since", "5m")) == 2
+    assert _list(cli, "--since", "2999-01-01T00:00:00-03:00") == []
     assert _list(cli, "--provider", "transfeera") == []
     assert len(_list(cli, "--limit", "1")) == 1
 

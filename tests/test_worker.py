@@ -252,3 +252,18 @@ def test_a_stored_but_unfinished_event_is_dispatched_by_its_next_delivery(
     _recorder(registry, "kobana", "bank_billet.paid")
     assert jobs.process_event(envelope) == "processed"
     assert len(effects()) == 1
+
+
+def test_an_overlong_provider_id_is_stored_by_its_digest_and_still_deduplicated(
+    deliver, redis_conn, runtime, engine, effects, registry
+):
+    """A 1,000-character provider id fits the log as its SHA-256 key; its redelivery is a duplicate."""
+    _recorder(registry, "celcoin", "*")
+    body = json.loads(sample("celcoin", "pix-payment-in.json"))
+    body["body"]["id"] = body["body"]["endToEndId"] = "E" + "9" * 1000
+    deliver.celcoin(json.dumps(body).encode())
+    [envelope] = queued(redis_conn)
+    assert len(envelope["idempotency_key"]) > 1000
+    assert [jobs.process_event(envelope), jobs.process_event(envelope)] == ["processed", "duplicate"]
+    [row] = _rows(engine)
+    assert row.idempotency_key.startswith("sha256:") and len(effects()) == 1

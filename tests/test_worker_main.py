@@ -45,3 +45,15 @@ def test_bad_worker_settings_name_their_variable(env, variable):
     """A bad worker setting stops start-up with a ConfigError naming the variable."""
     with pytest.raises(ConfigError, match=variable):
         Settings.from_env(env)
+
+
+def test_the_web_process_never_imports_handlers():
+    """Importing the app (web and ``flask events``) loads no handler module: they run only in workers and replay."""
+    import subprocess
+    import sys
+
+    from config import PROJECT_ROOT
+
+    code = "import sys, app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'handlers'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -21,8 +21,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import db
+from db import utc
 from db.models import FAILED, QUARANTINED, STATUSES, EventRecord
-from workers.inbox import utc
 
 events_cli = AppGroup("events", help="Inspect and replay the event log.")
 

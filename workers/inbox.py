@@ -15,6 +15,8 @@ rollback in a short transaction of their own, so the success path pays no savepo
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from db import utc
 from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
 from logconfig import mask_text
@@ -38,6 +41,8 @@ DUPLICATE = "duplicate"
 #: Statuses from which an event may still be dispatched (first try, retry, replay of a failure).
 DISPATCHABLE = (RECEIVED, FAILED)
 _MAX_ERROR = 2000
+#: Column sizes of ``events.idempotency_key`` and the two code columns.
+MAX_KEY = MAX_CODE = 255
 
 HandlerLookup = Callable[[str, str, str | None], list[Handler]]
 
@@ -58,11 +63,24 @@ class Outcome:
     handlers: tuple[str, ...] = ()
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """Aware UTC (SQLite hands back naive datetimes; we only ever store UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def bounded(envelope: Envelope) -> Envelope:
+    """The envelope with provider-made strings that fit their columns (deterministically, so a
+    redelivery maps to the same row): an overlong key becomes its SHA-256, a code is cut."""
+    changes: dict[str, str] = {}
+    if len(envelope.idempotency_key) > MAX_KEY:
+        changes["idempotency_key"] = bounded_key(envelope.idempotency_key)
+    for name in ("event_code", "original_code"):
+        if len(getattr(envelope, name)) > MAX_CODE:
+            changes[name] = bounded_code(getattr(envelope, name))
+    return dataclasses.replace(envelope, **changes) if changes else envelope
+
+
+def bounded_key(key: str) -> str:
+    return key if len(key) <= MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def bounded_code(code: str) -> str:
+    return code if len(code) <= MAX_CODE else code[:200] + "#" + hashlib.sha256(code.encode()).hexdigest()[:16]
 
 
 def process(

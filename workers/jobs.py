@@ -68,7 +68,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def process_event(data: dict[str, Any]) -> str:
     """Store the event once and dispatch it to its handlers; returns the outcome's status."""
-    envelope = Envelope.from_dict(data)
+    envelope = inbox.bounded(Envelope.from_dict(data))
     job = get_current_job()
     final_attempt = job is None or not job.retries_left
     # The same context the web bound when it acknowledged the event (event_id is the id the
