@@ -8,12 +8,16 @@ import structlog
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
+import error_reporting
+import health
+import metrics
 import webhooks
 from config import Settings
 from ledger.cli import ledger as ledger_cli
 from ledger.cli import reconcile as reconcile_cli
 from logconfig import configure_logging
 from providers import PROVIDERS
+from sender.cli import webhooks_cli
 from workers import queue
 from workers.cli import events_cli
 
@@ -24,6 +28,7 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env(os.environ)
     configure_logging(settings)
+    error_reporting.init(settings, "web")
     app = Flask(__name__)
     # Werkzeug enforces this while reading the body, so an endless body is cut off, not buffered.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
@@ -33,6 +38,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.cli.add_command(events_cli)
     app.cli.add_command(reconcile_cli)
     app.cli.add_command(ledger_cli)
+    health.init_app(app)
+    metrics.init_app(app)
+    app.cli.add_command(webhooks_cli)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

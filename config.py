@@ -69,6 +69,23 @@ class Settings:
     ledger_enabled: bool = True
     #: A payout still pending after this long is flagged ``payout_pending``.
     ledger_pending_after_hours: int = 24
+    #: Web server (read by gunicorn.conf.py): port, processes, threads per process, and the
+    #: silence after which gunicorn restarts a worker. Providers wait 5 s; an ack takes ms.
+    port: int = 8000
+    web_concurrency: int = 2
+    web_threads: int = 4
+    web_timeout: int = 10
+    #: ``/metrics`` needs ``Authorization: Bearer <token>`` when set; without a token it is served
+    #: to loopback clients only (behind a PaaS router nothing is loopback, so nothing leaks).
+    metrics_token: str | None = field(default=None, repr=False)
+    #: When set, metrics are served on this port only (gunicorn's master; the worker's own port
+    #: is ``worker_metrics_port``), and ``/metrics`` on the public port answers 404.
+    metrics_port: int | None = None
+    worker_metrics_port: int | None = None
+    #: ``/readyz`` reports not ready past this many jobs waiting on the events queue.
+    ready_max_queue_depth: int = 10_000
+    sentry_dsn: str | None = field(default=None, repr=False)
+    sentry_environment: str | None = None
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -124,13 +141,29 @@ class Settings:
             worker_class=_choice(env, "WORKER_CLASS", ("simple", "forking")),
             ledger_enabled=_bool(env, "LEDGER_ENABLED", True),
             ledger_pending_after_hours=_int(env, "LEDGER_PENDING_AFTER_HOURS", 24, minimum=1),
+            port=_int(env, "PORT", 8000, minimum=1),
+            web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),
+            web_threads=_int(env, "WEB_THREADS", 4, minimum=1),
+            web_timeout=_int(env, "WEB_TIMEOUT", 10, minimum=1),
+            metrics_token=env.get("METRICS_TOKEN"),
+            metrics_port=_optional_int(env, "METRICS_PORT"),
+            worker_metrics_port=_optional_int(env, "WORKER_METRICS_PORT"),
+            ready_max_queue_depth=_int(env, "READY_MAX_QUEUE_DEPTH", 10_000, minimum=1),
+            sentry_dsn=_url(env, "SENTRY_DSN", ("https://", "http://")),
+            sentry_environment=env.get("SENTRY_ENVIRONMENT"),
         )
 
 
 #: Variables where an explicitly empty value is a mistake worth stopping for (an empty HMAC
 #: secret would make every forged body verify against ``hmac(b"", ...)``).
 _EMPTY_IS_AN_ERROR = frozenset(
-    {"KOBANA_WEBHOOK_SECRET", "TRANSFEERA_WEBHOOK_SECRET", "CELCOIN_WEBHOOK_USERNAME", "CELCOIN_WEBHOOK_PASSWORD"}
+    {
+        "KOBANA_WEBHOOK_SECRET",
+        "TRANSFEERA_WEBHOOK_SECRET",
+        "CELCOIN_WEBHOOK_USERNAME",
+        "CELCOIN_WEBHOOK_PASSWORD",
+        "METRICS_TOKEN",
+    }
 )
 
 
@@ -173,6 +206,10 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
     if value < minimum:
         raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
     return value
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    return _int(env, name, 0, minimum=1) if name in env else None
 
 
 def _int_list(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:

@@ -1,14 +1,78 @@
-"""gunicorn settings, from the environment (Heroku-like platforms set PORT and WEB_CONCURRENCY)."""
+"""gunicorn settings, from the validated Settings (Heroku-like platforms set PORT and WEB_CONCURRENCY).
+
+Also prepares prometheus-client's multiprocess mode, which must be in the environment before
+any process imports prometheus_client: a fresh ``PROMETHEUS_MULTIPROC_DIR`` when none is given,
+stale files of processes from an earlier run removed when one is, and dead workers marked.
+"""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+from config import ConfigError, Settings
+
+try:
+    _settings = Settings.from_env(os.environ)
+except ConfigError as exc:
+    raise SystemExit(f"configuration error: {exc}") from None
+
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="webhook-receiver-metrics-")
+
+bind = f"0.0.0.0:{_settings.port}"
+workers = _settings.web_concurrency
+threads = _settings.web_threads
 worker_class = "gthread"
-# Providers give us 5 s (Kobana); a request that takes longer has failed anyway.
-timeout = int(os.environ.get("GUNICORN_TIMEOUT", "10"))
+# Providers wait 5 s (Kobana, Celcoin); an ack takes milliseconds and Redis calls time out at 2 s,
+# so a worker silent for WEB_TIMEOUT (10 s) is stuck and is replaced.
+timeout = _settings.web_timeout
+# Finish in-flight acks on SIGTERM well inside the platform's 30 s before SIGKILL.
 graceful_timeout = 20
 keepalive = 5
-accesslog = None  # one structured line per request comes from the app itself
+# No max_requests: recycling workers would leave their metric files behind (client_python #275).
+max_requests = 0
 preload_app = False
+logger_class = "gunicorn_logging.StructlogLogger"
+accesslog = "-"  # enables gunicorn's access hook; StructlogLogger writes it as a structlog line
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+
+
+def on_starting(server):
+    """Drop metric files left by processes of an earlier run (a given, reused directory)."""
+    for path in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        pid = path.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def when_ready(server):
+    if _settings.metrics_port:
+        import metrics
+        from workers.queue import connect
+
+        metrics.serve_on_port(_settings.metrics_port, connect(_settings))
+        server.log.info("metrics on internal port %s", _settings.metrics_port)
+
+
+def child_exit(server, worker):
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -77,7 +77,9 @@ def configure_logging(settings: Settings) -> None:
         processors=[*shared_processors(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Not cached: a cached logger ignores any later configure (structlog.testing.capture_logs,
+        # a second create_app); resolving a stdlib logger by name costs microseconds per line.
+        cache_logger_on_first_use=False,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared_processors(),

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import embedded_redis
 from config import ConfigError, Settings
@@ -41,6 +42,12 @@ def main() -> int:
     if not settings.redis_url:
         env["REDIS_URL"] = embedded_redis.ensure_running(settings.var_dir)
         print(f"serve: embedded Redis at {env['REDIS_URL']}", file=sys.stderr)
+    # Web and worker write their metrics to one directory, so the web's /metrics shows both.
+    metrics_dir = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or settings.var_dir / "metrics")
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):  # counters of an earlier run
+        stale.unlink()
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     for step in SETUP_STEPS:
         subprocess.run(step, env=env, check=True)  # noqa: S603 - fixed argv
     children = [

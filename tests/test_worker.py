@@ -175,7 +175,7 @@ def test_a_failing_handler_is_retried_and_then_succeeds(settings, work, engine, 
     assert len(effects()) == 1  # the first attempt's row was rolled back with it
     assert calls == [row.id, row.id]  # the id handlers pass to outside systems is the same on every try
     [failure] = [line for line in capfd.readouterr().err.splitlines() if "event.attempt_failed" in line]
-    for context in ("provider=kobana", "event_code=bank_billet.paid", f"event_id={row.id}", "final_attempt=False"):
+    for context in ("provider=kobana", "event_code=bank_billet.paid", f"log_id={row.id}", "final_attempt=False"):
         assert context in failure
     assert ".flaky" in failure and "ledger service timed out" in failure
 

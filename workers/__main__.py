@@ -21,6 +21,8 @@ from rq import SimpleWorker
 from rq.job import Job
 from rq.worker import HerokuWorker
 
+import error_reporting
+import metrics
 from config import ConfigError, Settings
 from logconfig import configure_logging
 from workers import jobs
@@ -65,7 +67,10 @@ def main() -> int:
     configure_logging(settings)
     if settings.worker_class == "simple":
         jobs.configure(settings)  # one engine for every job; a forking worker builds it per horse
+    error_reporting.init(settings, "worker")
     connection = connect(settings, socket_timeout=None)  # a worker blocks on dequeue
+    if settings.worker_metrics_port:
+        metrics.serve_on_port(settings.worker_metrics_port, connect(settings))
     worker = build_worker(settings, connection)
     worker.work(with_scheduler=True, logging_level=settings.log_level)
     return 0

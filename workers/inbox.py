@@ -158,7 +158,7 @@ def _log_failure(envelope: Envelope, exc: HandlerFailed, final_attempt: bool) ->
         provider=envelope.provider,
         event_code=envelope.event_code,
         idempotency_key=envelope.idempotency_key,
-        event_id=exc.event_id,
+        log_id=exc.event_id,  # the event log row; event_id (bound) is the id the provider got
         handler=exc.handler,
         final_attempt=final_attempt,
         error=error_text(exc.__cause__ or exc),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import db
 import handlers
+import metrics
 from config import Settings
 from providers import load_payload
 from providers.errors import Invalid
@@ -69,19 +71,36 @@ def process_event(data: dict[str, Any]) -> str:
     envelope = inbox.bounded(Envelope.from_dict(data))
     job = get_current_job()
     final_attempt = job is None or not job.retries_left
-    structlog.contextvars.bind_contextvars(
-        job_id=job.id if job else None,
-        provider=envelope.provider,
-        event_code=envelope.event_code,
-        idempotency_key=envelope.idempotency_key,
-    )
+    # The same context the web bound when it acknowledged the event (event_id is the id the
+    # provider was answered with; log_id the event log's row), so one grep follows an event.
+    context = {
+        "job_id": job.id if job else None,
+        "event_id": envelope.job_id,
+        "request_id": envelope.request_id,
+        "provider": envelope.provider,
+        "event_code": envelope.event_code,
+        "idempotency_key": envelope.idempotency_key,
+    }
+    structlog.contextvars.bind_contextvars(**context)
+    started = time.perf_counter()
     try:
         envelope, payload = validated(envelope)
         outcome = inbox.process(runtime().engine, envelope, payload, final_attempt=final_attempt)
-        log.info("event.done", event_id=outcome.event_id, outcome=outcome.status, handlers=len(outcome.handlers))
-        return outcome.status
+    except Exception:
+        seconds = time.perf_counter() - started
+        metrics.event_failed(envelope.provider, envelope.event_code, final_attempt=final_attempt, seconds=seconds)
+        raise
     finally:
-        structlog.contextvars.unbind_contextvars("job_id", "provider", "event_code", "idempotency_key")
+        structlog.contextvars.unbind_contextvars(*context)
+    metrics.event_finished(envelope.provider, envelope.event_code, outcome.status, time.perf_counter() - started)
+    log.info(
+        "event.done",
+        **context,
+        log_id=outcome.event_id,
+        outcome=outcome.status,
+        handlers=len(outcome.handlers),
+    )
+    return outcome.status
 
 
 def validated(envelope: Envelope) -> tuple[Envelope, dict[str, Any] | None]:

@@ -1,0 +1,163 @@
+"""The real deployment shape: gunicorn with 2 workers from gunicorn.conf.py, as the Procfile runs it.
+
+One server per module (started on a free port, stopped at the end): metrics add up across
+workers, ``flask webhooks send`` is accepted for every provider and refused with a wrong secret,
+and every line gunicorn's processes write is masked JSON carrying the event's context.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import sender
+from app import create_app
+from config import PROJECT_ROOT, CelcoinCreds, Secrets
+from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET
+from tests.servers import free_port, stop, wait_until
+
+
+@dataclass
+class Service:
+    url: str
+    metrics_dir: Path
+    log: Path
+
+    def get(self, path: str) -> str:
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
+            return response.read().decode()
+
+    def log_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def service(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    tmp = tmp_path_factory.mktemp("gunicorn")
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "KOBANA_WEBHOOK_SECRET": KOBANA_SECRET,
+        "TRANSFEERA_WEBHOOK_SECRET": TRANSFEERA_SECRET,
+        "CELCOIN_WEBHOOK_USERNAME": CELCOIN_USER,
+        "CELCOIN_WEBHOOK_PASSWORD": CELCOIN_PASSWORD,
+        "LOG_FORMAT": "json",
+        "VAR_DIR": str(tmp / "var"),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
+        "JOB_RETRY_MAX": "0",
+    }
+    (tmp / "metrics").mkdir()
+    log = tmp / "gunicorn.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    svc = Service(f"http://127.0.0.1:{port}", tmp / "metrics", log)
+    try:
+        wait_until(lambda: svc.get("/healthz"), timeout=20, what="gunicorn")
+        yield svc
+    finally:
+        stop(process)
+
+
+def _sender_app(settings, **changes):
+    return create_app(settings.replace(**changes))
+
+
+def _send(settings, service: Service, *args: str, **changes) -> object:
+    app = _sender_app(settings, **changes)
+    return app.test_cli_runner().invoke(args=["webhooks", "send", *args, "--url", service.url])
+
+
+def _sample_value(text: str, name: str, **labels: str) -> float:
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            metric, value = line.rsplit(" ", 1)
+            found = ",".join(sorted(metric[len(name) + 1 : -1].split(",")))
+            if found == wanted:
+                return float(value)
+    return 0.0
+
+
+def test_metrics_add_up_requests_served_by_both_gunicorn_workers(service: Service, settings):
+    """Counts on one scrape equal the requests sent, though two worker processes served them."""
+    before = _sample_value(service.get("/metrics"), "webhook_requests_total", provider="kobana", outcome="accepted")
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:
+        while len({p.name.split("_")[-1] for p in service.metrics_dir.glob("counter_*.db")}) < 2 and sent < 400:
+            prepared = [sender.prepare("kobana", "bank_billet.paid", settings) for _ in range(8)]
+            results = list(pool.map(lambda p: sender.post(service.url, p), prepared))
+            assert all(r.status == 200 for r in results), [r.body for r in results]
+            sent += 8
+    pids = {p.name.split("_")[-1] for p in service.metrics_dir.glob("counter_*.db")}
+    assert len(pids) >= 2, "both workers should have served requests"
+    text = service.get("/metrics")
+    assert _sample_value(text, "webhook_requests_total", provider="kobana", outcome="accepted") - before == sent
+    assert _sample_value(text, "webhook_ack_seconds_count", provider="kobana") >= sent
+    assert "webhook_queue_depth" in text
+
+
+@pytest.mark.parametrize(
+    ("provider", "event"),
+    [("kobana", "bank_billet.paid"), ("kobana", "ping"), ("transfeera", "CashIn"), ("transfeera", "Transfer"),
+     ("celcoin", "pix-payment-in"), ("celcoin", "account-created")],
+)
+def test_webhooks_send_is_accepted_by_the_running_service(service: Service, settings, provider, event):
+    """The sender signs like the provider with the configured secret; the service says 200."""
+    result = _send(settings, service, provider, event, "--count", "2")
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith(f"{provider} {event} -> ")]
+    assert len(lines) == 2
+    assert all(" -> 200 " in line for line in lines)
+    assert "2 sent, 2 accepted" in result.output
+    assert all('"status":"duplicate"' not in line for line in lines)  # fresh ids: two events
+
+
+@pytest.mark.parametrize(
+    ("provider", "event", "wrong", "status"),
+    [
+        ("kobana", "bank_billet.paid", {"kobana_secrets": Secrets([b"not-the-secret"])}, 498),
+        ("transfeera", "CashIn", {"transfeera_secrets": Secrets([b"not-the-secret"])}, 401),
+        ("celcoin", "pix-payment-in", {"celcoin": CelcoinCreds(CELCOIN_USER.encode(), b"wrong")}, 401),
+    ],
+)
+def test_webhooks_send_with_a_wrong_secret_is_refused(service: Service, settings, provider, event, wrong, status):
+    """A wrong secret is what the sender exists to catch: the provider's refusal, exit code 1."""
+    result = _send(settings, service, provider, event, **wrong)
+    assert result.exit_code == 1
+    assert f" -> {status} " in result.output
+
+
+def test_every_line_gunicorn_writes_is_json_with_event_context_and_no_secret(service: Service, settings):
+    """Boot, access and app lines are structlog JSON; event lines carry the context; nothing leaks."""
+    assert _send(settings, service, "kobana", "bank_billet.paid").exit_code == 0
+    text = service.log.read_text()
+    lines = service.log_lines()  # raises if any line is not JSON
+    assert any(line["logger"] == "gunicorn.error" for line in lines)
+    assert any(line["event"] == "http.access" and line.get("request_id") for line in lines)
+    handled = [line for line in lines if line["event"] == "webhook.handled" and line.get("status") == 200]
+    assert handled
+    for line in handled:
+        assert {"provider", "event_code", "event_id", "idempotency_key", "request_id"} <= line.keys()
+    for secret in (KOBANA_SECRET, TRANSFEERA_SECRET, CELCOIN_PASSWORD):
+        assert secret not in text
+    for document in ("311.422.058-90", "31142205890", "05.813.794/0001-26", "05813794000126"):
+        assert document not in text
