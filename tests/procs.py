@@ -19,6 +19,8 @@ from pathlib import Path
 
 import redis
 
+from tests.log_audit import record_file
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -91,6 +93,7 @@ def gunicorn(env: Mapping[str, str], workers: int = 1, threads: int = 2, log: Pa
         stop(proc)
         if log:
             out.close()  # type: ignore[union-attr]
+            record_file(log, "gunicorn")
 
 
 def gunicorn_children(port: int) -> list[int]:

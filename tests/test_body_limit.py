@@ -61,7 +61,8 @@ def _push_until_answered(port: int, head: bytes, piece: bytes, pause: float, tim
 @pytest.fixture
 def web(redis_url, redis_conn, tmp_path):
     env = service_env({"REDIS_URL": redis_url, "MAX_BODY_BYTES": str(LIMIT), "VAR_DIR": str(tmp_path)})
-    with gunicorn(env, workers=1, threads=1) as port:  # one thread: a stuck connection would block the next test
+    # One thread: a connection stuck draining a body would block the next test.
+    with gunicorn(env, workers=1, threads=1, log=tmp_path / "gunicorn.log") as port:
         yield port
 
 
