@@ -35,7 +35,7 @@ from providers import celcoin, kobana, transfeera
 from tests import effects
 from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SAMPLES, TRANSFEERA_SECRET
 from tests.log_audit import record_file
-from tests.procs import ROOT, RedisServer, free_port, gunicorn_children, service_env, stop, wait_for_port
+from tests.procs import ROOT, RedisServer, children_of, free_port, service_env, stop, wait_for_port
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 
@@ -102,6 +102,7 @@ class Delivery:
     body: bytes
     headers: dict[str, str]
     answers: list[Any] = field(default_factory=list)  # status codes, or "error:<Type>"
+    statuses: list[str] = field(default_factory=list)  # the JSON "status" of each 2xx: accepted, duplicate...
     event_id: str | None = None
 
     @property
@@ -162,7 +163,9 @@ class Provider:
             conn.close()
             answer: Any = response.status
             if 200 <= response.status < 300:
-                delivery.event_id = json.loads(data)["id"]
+                answered = json.loads(data)
+                delivery.event_id = answered["id"]
+                delivery.statuses.append(answered["status"])
         except (OSError, http.client.HTTPException) as exc:
             answer = f"error:{type(exc).__name__}"
         with self._lock:
@@ -239,9 +242,9 @@ class Stack:
     def _log(self, name: str) -> Any:
         return (self.workdir / f"{name}.log").open("ab")
 
-    def start_web(self) -> int:
+    def start_web(self, app: str = "wsgi:app") -> int:
         self.port = free_port()
-        argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", "wsgi:app"]
+        argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", app]
         with self._log("web") as log:
             self.web = subprocess.Popen(  # noqa: S603 - fixed argv
                 argv,
@@ -249,7 +252,21 @@ class Stack:
                 stdout=log, stderr=log, start_new_session=True,
             )  # fmt: skip
         wait_for_port(self.port, proc=self.web)
+        self._warm_up()
         return self.port
+
+    def _warm_up(self, timeout: float = 30.0) -> None:
+        """Wait until every gunicorn worker has booted and answers (they load the app lazily)."""
+        deadline = time.monotonic() + timeout
+        fast = 0
+        while fast < 2 * self.web_workers and time.monotonic() < deadline:
+            started = time.monotonic()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            conn.request("GET", "/webhooks/none")
+            conn.getresponse().read()
+            conn.close()
+            booted = len(children_of(self.web.pid)) >= self.web_workers if self.web else False
+            fast = fast + 1 if booted and time.monotonic() - started < 0.2 else 0
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         with self._log("worker") as log:
@@ -283,11 +300,11 @@ class Stack:
         return len(dead)
 
     def kill_web_worker(self) -> bool:
-        children = gunicorn_children(self.port)
+        children = children_of(self.web.pid) if self.web else []
         if not children:
             return False
         try:
-            os.kill(children[0], signal.SIGKILL)  # the gunicorn master starts a new one
+            os.kill(children[0], signal.SIGKILL)  # the oldest (serving) one; the master starts a new one
         except ProcessLookupError:
             return False
         return True

@@ -96,13 +96,17 @@ def gunicorn(env: Mapping[str, str], workers: int = 1, threads: int = 2, log: Pa
             record_file(log, "gunicorn")
 
 
-def gunicorn_children(port: int) -> list[int]:
-    """Pids of the gunicorn workers listening on ``port`` (children of the master)."""
-    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True, check=True).stdout  # noqa: S607
-    masters = [line.split()[0] for line in out.splitlines() if f"127.0.0.1:{port}" in line and "gunicorn" in line]
-    return [
-        int(line.split()[0]) for line in out.splitlines()[1:] if len(line.split()) > 1 and line.split()[1] in masters
-    ]
+def children_of(parent: int) -> list[int]:
+    """Pids whose parent is ``parent`` (gunicorn's workers are the master's children), from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the process ended meanwhile
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return sorted(found)
 
 
 class RedisServer:
