@@ -8,7 +8,7 @@ itself is owned by the migrations under ``migrations/``, never by ``create_all``
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,13 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Aware UTC. We only ever store UTC, and SQLite hands datetimes back naive."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def dumps(value: Any) -> str:

@@ -36,8 +36,9 @@ class EventRecord(Base):
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
     provider: Mapped[str] = mapped_column(String(32))
-    event_code: Mapped[str] = mapped_column(String(128))
-    original_code: Mapped[str] = mapped_column(String(128))
+    event_code: Mapped[str] = mapped_column(String(255))
+    original_code: Mapped[str] = mapped_column(String(255))
+    #: At most ``MAX_KEY`` characters: longer provider keys are stored as their SHA-256 (workers.jobs).
     idempotency_key: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -46,10 +47,10 @@ class EventRecord(Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: The body exactly as received, byte for byte: replay and audits re-parse it.
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    content_type: Mapped[str] = mapped_column(String(255), default="")
-    entity: Mapped[str | None] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(Text, default="")
+    entity: Mapped[str | None] = mapped_column(Text)
     delivery: Mapped[dict[str, Any] | None] = mapped_column(_JSON)
-    request_id: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(Text)
     #: The validated payload as JSON (Decimal amounts as exact strings), for reading and queries.
     payload: Mapped[dict[str, Any] | None] = mapped_column(_JSON)
     #: Why the door quarantined the body (marshmallow's ``messages`` shape).

@@ -9,7 +9,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from rq.registry import FailedJobRegistry
-from structlog.testing import capture_logs
 
 import db
 from app import create_app
@@ -158,7 +157,7 @@ def test_a_handler_for_the_new_code_also_gets_events_sent_under_the_old_one(deli
     assert len(effects()) == 1
 
 
-def test_a_failing_handler_is_retried_and_then_succeeds(settings, work, engine, effects, registry):
+def test_a_failing_handler_is_retried_and_then_succeeds(settings, work, engine, effects, registry, capfd):
     """A handler exception rolls back, is logged with the event's context, and RQ's retry succeeds."""
     calls = []
 
@@ -170,14 +169,15 @@ def test_a_failing_handler_is_retried_and_then_succeeds(settings, work, engine, 
 
     registry.handler("kobana", "bank_billet.paid")(flaky)
     _retrying_deliver(settings).kobana(sample("kobana", "bank_billet.paid.json"))
-    with capture_logs() as logs:
-        work()
+    work()
     [row] = _rows(engine)
     assert (row.status, row.attempts, row.last_error) == ("processed", 2, None)
     assert len(effects()) == 1  # the first attempt's row was rolled back with it
-    [failure] = [line for line in logs if line["event"] == "event.attempt_failed"]
-    assert failure["provider"] == "kobana" and failure["event_code"] == "bank_billet.paid"
-    assert failure["handler"].endswith(".flaky") and failure["final_attempt"] is False
+    assert calls == [row.id, row.id]  # the id handlers pass to outside systems is the same on every try
+    [failure] = [line for line in capfd.readouterr().err.splitlines() if "event.attempt_failed" in line]
+    for context in ("provider=kobana", "event_code=bank_billet.paid", f"event_id={row.id}", "final_attempt=False"):
+        assert context in failure
+    assert ".flaky" in failure and "ledger service timed out" in failure
 
 
 def test_retries_exhausted_leave_the_event_failed_and_the_job_dead_lettered(
@@ -252,3 +252,18 @@ def test_a_stored_but_unfinished_event_is_dispatched_by_its_next_delivery(
     _recorder(registry, "kobana", "bank_billet.paid")
     assert jobs.process_event(envelope) == "processed"
     assert len(effects()) == 1
+
+
+def test_an_overlong_provider_id_is_stored_by_its_digest_and_still_deduplicated(
+    deliver, redis_conn, runtime, engine, effects, registry
+):
+    """A 1,000-character provider id fits the log as its SHA-256 key; its redelivery is a duplicate."""
+    _recorder(registry, "celcoin", "*")
+    body = json.loads(sample("celcoin", "pix-payment-in.json"))
+    body["body"]["id"] = body["body"]["endToEndId"] = "E" + "9" * 1000
+    deliver.celcoin(json.dumps(body).encode())
+    [envelope] = queued(redis_conn)
+    assert len(envelope["idempotency_key"]) > 1000
+    assert [jobs.process_event(envelope), jobs.process_event(envelope)] == ["processed", "duplicate"]
+    [row] = _rows(engine)
+    assert row.idempotency_key.startswith("sha256:") and len(effects()) == 1

@@ -26,8 +26,9 @@ from logconfig import configure_logging
 from workers import jobs
 from workers.queue import connect, queues
 
-#: Margin over the job timeout before a started job counts as abandoned. SimpleWorker does not
-#: heartbeat during a job, so the job's own timeout (enforced by SIGALRM) bounds it; RQ adds 60 s.
+#: Margin over the job timeout before a started job counts as abandoned (RQ's own is 60 s).
+#: SimpleWorker does not heartbeat during a job: the job timeout (SIGALRM) is what bounds it.
+#: Even a job that outlives it stays single-effect: a re-run waits on the event's row lock.
 HEARTBEAT_MARGIN = 15
 
 
@@ -35,8 +36,8 @@ class EventWorker(SimpleWorker):
     """SimpleWorker whose started jobs are declared abandoned soon after their timeout."""
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
-        timeout = job.timeout if job.timeout and job.timeout > 0 else 180
-        return int(timeout) + HEARTBEAT_MARGIN
+        timeout = int(job.timeout) if job.timeout and job.timeout > 0 else 180
+        return timeout + min(HEARTBEAT_MARGIN, max(1, timeout // 2))
 
 
 class ForkingEventWorker(HerokuWorker):

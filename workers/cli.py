@@ -9,18 +9,20 @@ import base64
 import json
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import db
+from db import utc
 from db.models import FAILED, QUARANTINED, STATUSES, EventRecord
-from workers.inbox import utc
 
 events_cli = AppGroup("events", help="Inspect and replay the event log.")
 
@@ -41,15 +43,14 @@ _RELATIVE = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
-def _engine() -> Engine:
-    ext = current_app.extensions
-    if "events_engine" not in ext:
-        ext["events_engine"] = db.engine_from(ext["settings"])
-    return ext["events_engine"]  # type: ignore[no-any-return]
-
-
-def _sessions() -> sessionmaker[Session]:
-    return db.session_factory(_engine())
+@contextmanager
+def _sessions() -> Iterator[sessionmaker[Session]]:
+    """Sessions on an engine that lives as long as the command (a CLI run is one short process)."""
+    engine = db.engine_from(current_app.extensions["settings"])
+    try:
+        yield db.session_factory(engine)
+    finally:
+        engine.dispose()
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -127,7 +128,7 @@ def list_events(
             query = query.where(or_(EventRecord.event_code == code, EventRecord.original_code == code))
     if since:
         query = query.where(EventRecord.received_at >= parse_since(since))
-    with _sessions()() as session:
+    with _sessions() as sessions, sessions() as session:
         rows = [summary(row) for row in session.scalars(query)]
     if fmt == "json":
         _dump(rows)
@@ -151,7 +152,7 @@ def _table(rows: list[dict[str, Any]]) -> None:
 @click.argument("event_id", type=int)
 def show_event(event_id: int) -> None:
     """Show one event in full (JSON): raw body, payload, attempts, errors, handlers that ran."""
-    with _sessions()() as session:
+    with _sessions() as sessions, sessions() as session:
         row = session.get(EventRecord, event_id)
         if row is None:
             raise click.ClickException(f"no event {event_id}")
@@ -172,15 +173,15 @@ def replay_events(event_ids: tuple[int, ...], status: str | None, provider: str 
         raise click.UsageError("give event IDs or --status, not both and not neither")
     if provider and not status:
         raise click.UsageError("--provider only filters --status")
-    sessions = _sessions()
     ids = list(event_ids)
-    if status:
-        query = select(EventRecord.id).where(EventRecord.status == status).order_by(EventRecord.id)
-        if provider:
-            query = query.where(EventRecord.provider == provider)
-        with sessions() as session:
-            ids = list(session.scalars(query))
-    results = [replay.replay(sessions, event_id, force=force) for event_id in ids]
+    with _sessions() as sessions:
+        if status:
+            query = select(EventRecord.id).where(EventRecord.status == status).order_by(EventRecord.id)
+            if provider:
+                query = query.where(EventRecord.provider == provider)
+            with sessions() as session:
+                ids = list(session.scalars(query))
+        results = [replay.replay(sessions, event_id, force=force) for event_id in ids]
     _forget_dead_letters([r.job_id for r in results if r.job_id and r.result in ("processed", "ignored", "duplicate")])
     if fmt == "json":
         _dump([r.to_dict() for r in results])

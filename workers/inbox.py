@@ -6,22 +6,28 @@ SQLite's ``BEGIN IMMEDIATE`` write lock, so when two workers get the same event 
 instant the second waits, then sees ``processed`` and runs nothing. Handlers write through the
 same session, so their effects commit with the ``processed`` mark or not at all.
 
-``store_and_dispatch`` works inside a session the caller owns, so a caller can process a batch
-in one transaction (one savepoint per event) without changing this module.
+``store`` and ``dispatch`` work inside a session the caller owns, so a caller can process a
+batch (one insert transaction, then one dispatch transaction with a savepoint per event)
+without changing this module; ``process`` is the one-event composition the RQ job uses.
+The row is committed by ``store`` before any handler runs; failures are recorded after the
+rollback in a short transaction of their own, so the success path pays no savepoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
+from db import utc
 from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
 from logconfig import mask_text
@@ -35,6 +41,8 @@ DUPLICATE = "duplicate"
 #: Statuses from which an event may still be dispatched (first try, retry, replay of a failure).
 DISPATCHABLE = (RECEIVED, FAILED)
 _MAX_ERROR = 2000
+#: Column sizes of ``events.idempotency_key`` and the two code columns.
+MAX_KEY = MAX_CODE = 255
 
 HandlerLookup = Callable[[str, str, str | None], list[Handler]]
 
@@ -55,35 +63,69 @@ class Outcome:
     handlers: tuple[str, ...] = ()
 
 
-def utc(value: datetime | None) -> datetime | None:
-    """Aware UTC (SQLite hands back naive datetimes; we only ever store UTC)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def bounded(envelope: Envelope) -> Envelope:
+    """The envelope with provider-made strings that fit their columns (deterministically, so a
+    redelivery maps to the same row): an overlong key becomes its SHA-256, a code is cut."""
+    changes: dict[str, str] = {}
+    if len(envelope.idempotency_key) > MAX_KEY:
+        changes["idempotency_key"] = bounded_key(envelope.idempotency_key)
+    for name in ("event_code", "original_code"):
+        if len(getattr(envelope, name)) > MAX_CODE:
+            changes[name] = bounded_code(getattr(envelope, name))
+    return dataclasses.replace(envelope, **changes) if changes else envelope
+
+
+def bounded_key(key: str) -> str:
+    return key if len(key) <= MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def bounded_code(code: str) -> str:
+    return code if len(code) <= MAX_CODE else code[:200] + "#" + hashlib.sha256(code.encode()).hexdigest()[:16]
 
 
 def process(
-    sessions: sessionmaker[Session],
+    engine: Engine,
     envelope: Envelope,
     payload: dict[str, Any] | None,
     *,
     final_attempt: bool,
     lookup: HandlerLookup = handlers_for,
 ) -> Outcome:
-    """One delivery, one transaction; on a handler failure record it, then re-raise for RQ's retry."""
-    try:
-        with sessions.begin() as session:
-            return store_and_dispatch(session, envelope, payload, lookup=lookup)
-    except Exception as exc:
-        record_failure(sessions, envelope, payload, exc, final_attempt=final_attempt)
-        raise
+    """Store, then dispatch in a second transaction; a handler failure is recorded, then re-raised.
+
+    The row is committed before any handler runs so that ``event.id`` is durable: a handler that
+    called an outside system with it gets the same id on every retry, even after a crash.
+    One pooled connection serves the whole event (one checkout, one pre-ping).
+    """
+    with engine.connect() as connection, Session(connection, expire_on_commit=False) as session:
+        with session.begin():
+            store(session, envelope, payload)
+        try:
+            with session.begin():
+                return dispatch(session, envelope, payload, lookup=lookup)
+        except HandlerFailed as exc:
+            _log_failure(envelope, exc, final_attempt)
+            try:
+                with session.begin():
+                    record_failure(session, envelope, exc, final_attempt=final_attempt)
+            except Exception as db_exc:  # the database may be what failed; RQ still retries the job
+                log.warning("event.failure_not_recorded", error=error_text(db_exc))
+            raise
 
 
-def store_and_dispatch(
+def store(session: Session, envelope: Envelope, payload: dict[str, Any] | None) -> None:
+    """Insert the event unless its (provider, idempotency key) exists; a duplicate changes nothing."""
+    _insert_if_absent(session, envelope, payload, status=envelope.status)
+
+
+def dispatch(
     session: Session, envelope: Envelope, payload: dict[str, Any] | None, *, lookup: HandlerLookup = handlers_for
 ) -> Outcome:
-    """Insert the event unless its key exists, lock its row, and dispatch it unless already done."""
-    _insert_if_absent(session, envelope, payload, status=envelope.status)
+    """Lock the stored row and run its handlers, unless it was already dispatched.
+
+    Works inside the caller's transaction (a batch can wrap each call in a savepoint). A handler
+    exception propagates as ``HandlerFailed``: the caller rolls back, then ``record_failure``.
+    """
     row = lock(session, envelope.provider, envelope.idempotency_key)
     if envelope.status != RECEIVED:
         # ping and quarantined envelopes are only recorded: nothing to dispatch (yet).
@@ -91,6 +133,37 @@ def store_and_dispatch(
     if row.status not in DISPATCHABLE or payload is None:
         return Outcome(row.id, DUPLICATE)
     return run_handlers(session, row, payload, lookup=lookup)
+
+
+def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, final_attempt: bool) -> None:
+    """Count the attempt and keep the error; the event is ``failed`` after the last try."""
+    session.execute(
+        update(EventRecord)
+        .where(
+            EventRecord.provider == envelope.provider,
+            EventRecord.idempotency_key == envelope.idempotency_key,
+            EventRecord.status.in_(DISPATCHABLE),
+        )
+        .values(
+            attempts=EventRecord.attempts + 1,
+            last_error=error_text(exc),
+            status=FAILED if final_attempt else RECEIVED,
+        )
+    )
+
+
+def _log_failure(envelope: Envelope, exc: HandlerFailed, final_attempt: bool) -> None:
+    log.error(
+        "event.attempt_failed",
+        provider=envelope.provider,
+        event_code=envelope.event_code,
+        idempotency_key=envelope.idempotency_key,
+        event_id=exc.event_id,
+        handler=exc.handler,
+        final_attempt=final_attempt,
+        error=error_text(exc.__cause__ or exc),
+        exc_info=exc,
+    )
 
 
 def lock(session: Session, provider: str, idempotency_key: str) -> EventRecord:
@@ -142,47 +215,6 @@ def to_event(row: EventRecord, payload: dict[str, Any]) -> Event:
 def error_text(exc: BaseException) -> str:
     """What goes in ``last_error``: type and message, CPF/CNPJ masked, bounded."""
     return mask_text(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR]
-
-
-def record_failure(
-    sessions: sessionmaker[Session],
-    envelope: Envelope,
-    payload: dict[str, Any] | None,
-    exc: BaseException,
-    *,
-    final_attempt: bool,
-) -> None:
-    """Count the attempt and keep the error; ``failed`` after the last try. Never raises."""
-    handler = exc.handler if isinstance(exc, HandlerFailed) else None
-    log.error(
-        "event.attempt_failed",
-        provider=envelope.provider,
-        event_code=envelope.event_code,
-        idempotency_key=envelope.idempotency_key,
-        event_id=exc.event_id if isinstance(exc, HandlerFailed) else None,
-        handler=handler,
-        final_attempt=final_attempt,
-        error=error_text(exc.__cause__ or exc),
-        exc_info=exc,
-    )
-    try:
-        with sessions.begin() as session:
-            _insert_if_absent(session, envelope, payload, status=RECEIVED)
-            session.execute(
-                update(EventRecord)
-                .where(
-                    EventRecord.provider == envelope.provider,
-                    EventRecord.idempotency_key == envelope.idempotency_key,
-                    EventRecord.status.in_(DISPATCHABLE),
-                )
-                .values(
-                    attempts=EventRecord.attempts + 1,
-                    last_error=error_text(exc),
-                    status=FAILED if final_attempt else RECEIVED,
-                )
-            )
-    except Exception as db_exc:  # the database itself may be what failed; RQ keeps the job
-        log.warning("event.failure_not_recorded", error=error_text(db_exc))
 
 
 def _insert_if_absent(session: Session, envelope: Envelope, payload: dict[str, Any] | None, *, status: str) -> None:

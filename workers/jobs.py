@@ -66,7 +66,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def process_event(data: dict[str, Any]) -> str:
     """Store the event once and dispatch it to its handlers; returns the outcome's status."""
-    envelope = Envelope.from_dict(data)
+    envelope = inbox.bounded(Envelope.from_dict(data))
     job = get_current_job()
     final_attempt = job is None or not job.retries_left
     structlog.contextvars.bind_contextvars(
@@ -77,7 +77,7 @@ def process_event(data: dict[str, Any]) -> str:
     )
     try:
         envelope, payload = validated(envelope)
-        outcome = inbox.process(runtime().sessions, envelope, payload, final_attempt=final_attempt)
+        outcome = inbox.process(runtime().engine, envelope, payload, final_attempt=final_attempt)
         log.info("event.done", event_id=outcome.event_id, outcome=outcome.status, handlers=len(outcome.handlers))
         return outcome.status
     finally:

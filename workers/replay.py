@@ -23,7 +23,7 @@ from handlers.registry import handlers_for
 from providers import PROVIDERS, describe
 from providers.errors import Invalid
 from providers.types import Described
-from workers.inbox import HandlerFailed, HandlerLookup, error_text, run_handlers
+from workers.inbox import HandlerFailed, HandlerLookup, bounded_code, bounded_key, error_text, run_handlers
 
 log = structlog.get_logger(__name__)
 
@@ -106,18 +106,17 @@ def _headers(provider: str, delivery: Mapping[str, str]) -> dict[str, str]:
 def _fill_from_quarantine(session: Session, row: EventRecord, described: Described) -> int | None:
     """Give a quarantined row what validation now tells us; returns the id of a row that
     already holds the same event (the provider redelivered after the fix), if any."""
-    if described.idempotency_key != row.idempotency_key:
+    key = bounded_key(described.idempotency_key)
+    if key != row.idempotency_key:
         existing = session.scalar(
-            select(EventRecord.id).where(
-                EventRecord.provider == row.provider, EventRecord.idempotency_key == described.idempotency_key
-            )
+            select(EventRecord.id).where(EventRecord.provider == row.provider, EventRecord.idempotency_key == key)
         )
         if existing is not None:
             row.status, row.last_error = IGNORED, f"duplicate of event {existing}"
             return existing
-        row.idempotency_key = described.idempotency_key
-    row.event_code = described.event_code
-    row.original_code = described.original_code
+        row.idempotency_key = key
+    row.event_code = bounded_code(described.event_code)
+    row.original_code = bounded_code(described.original_code)
     row.occurred_at = described.occurred_at
     row.payload = described.payload
     row.validation_errors = None
