@@ -24,7 +24,7 @@ from workers.queue import enqueue_event
 bp = Blueprint("webhooks", __name__)
 log = structlog.get_logger("webhooks")
 
-_ENTITY = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")  # fits the event log's entity column (MAX_ENTITY)
+_ENTITY = re.compile(r"[a-z0-9][a-z0-9._-]{0,79}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 

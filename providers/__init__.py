@@ -14,7 +14,6 @@ is tested as pure functions over headers and bytes):
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from datetime import datetime
 from types import ModuleType
@@ -25,7 +24,7 @@ from marshmallow import ValidationError
 from providers import celcoin, kobana, transfeera
 from providers.errors import Invalid
 from providers.types import Described
-from schemas.envelope import MAX_CODE, MAX_CONTENT_TYPE, MAX_REQUEST_ID, QUARANTINED, Envelope, fit, fit_key
+from schemas.envelope import QUARANTINED, Envelope
 
 #: Every provider by the name used in its URL (``/webhooks/<name>``).
 PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (kobana, celcoin, transfeera)}
@@ -51,20 +50,20 @@ def receive(
         described = describe(provider, headers, raw, content_type, entity)
     except (Invalid, ValidationError) as exc:
         errors = exc.errors if isinstance(exc, Invalid) else exc.messages
-        code = fit(provider.code_hint(headers) or entity or "unknown", MAX_CODE) or "unknown"
+        code = provider.code_hint(headers) or entity or "unknown"
         return Envelope(
             provider=provider.NAME,
             event_code=code,
             original_code=code,
-            idempotency_key=fit_key(provider.fallback_key(headers, raw)),
+            idempotency_key=provider.fallback_key(headers, raw),
             received_at=received_at,
             raw=raw,
-            content_type=fit(content_type, MAX_CONTENT_TYPE) or "",
+            content_type=content_type,
             status=QUARANTINED,
             entity=entity,
             delivery=delivery,
             errors=errors,
-            request_id=fit(request_id, MAX_REQUEST_ID),
+            request_id=request_id,
         )
     return Envelope(
         provider=provider.NAME,
@@ -73,12 +72,12 @@ def receive(
         idempotency_key=described.idempotency_key,
         received_at=received_at,
         raw=raw,
-        content_type=fit(content_type, MAX_CONTENT_TYPE) or "",
+        content_type=content_type,
         status=described.status,
         occurred_at=described.occurred_at,
         entity=entity,
         delivery=delivery,
-        request_id=fit(request_id, MAX_REQUEST_ID),
+        request_id=request_id,
         payload=described.payload,
     )
 
@@ -89,12 +88,7 @@ def describe(
     """Parse and validate; raises ``Invalid`` or ``ValidationError``. Shared with replay."""
     payload: dict[str, Any] = provider.parse(raw, content_type)
     described: Described = provider.describe(payload, headers, raw, entity)
-    return dataclasses.replace(
-        described,
-        event_code=fit(described.event_code, MAX_CODE),
-        original_code=fit(described.original_code, MAX_CODE),
-        idempotency_key=fit_key(described.idempotency_key),
-    )
+    return described
 
 
 def load_payload(envelope: Envelope) -> dict[str, Any]:

@@ -16,23 +16,6 @@ from typing import Any
 #: Envelope statuses decided at the door; the worker adds processed/ignored/failed.
 RECEIVED, PING, QUARANTINED = "received", "ping", "quarantined"
 
-#: Column sizes of the event log (db/models.py; a test keeps them equal). PostgreSQL enforces them,
-#: so an envelope that did not fit would be acknowledged and then fail in the worker forever: the
-#: door fits every outside-controlled field first (found by tests/test_hostile_worker.py).
-MAX_CODE, MAX_KEY, MAX_CONTENT_TYPE, MAX_ENTITY, MAX_REQUEST_ID = 128, 255, 255, 64, 64
-
-
-def fit(text: str | None, limit: int) -> str | None:
-    """Cut an outside-controlled label (code, content type, request id) to its column."""
-    return text[:limit] if text is not None else None
-
-
-def fit_key(key: str) -> str:
-    """A key too long for its column becomes a prefix plus its digest: still deterministic, still unique."""
-    if len(key) <= MAX_KEY:
-        return key
-    return key[: MAX_KEY - 72] + ":sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
 
 @dataclass(frozen=True)
 class Envelope:
