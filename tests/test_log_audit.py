@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -84,3 +85,20 @@ def test_real_request_flows_log_nothing_sensitive(capsys, settings, deliver, red
     assert "webhook.quarantined" in err  # the lines were really produced
     for needle in needles():
         assert needle not in err
+
+
+def test_the_quarantine_view_shows_no_full_document(app, deliver, work, engine, registry):
+    """``flask events list/show`` on a quarantined body full of CPFs and CNPJs shows them masked."""
+    raw = sample("kobana", "pix.paid.json").replace(b'"event_code"', b'"event_kode"')
+    assert deliver.kobana(raw).json["status"] == "quarantined"
+    work()
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["events", "list", "--status", "quarantined", "--format", "json"])
+    [event] = json.loads(listed.output)
+    shown = runner.invoke(args=["events", "show", str(event["id"])])
+    assert shown.exit_code == 0, shown.output
+    assert "***.***.***-00" in shown.output  # the body is there, masked
+    for needle in needles():
+        assert needle not in listed.output + shown.output
+    revealed = runner.invoke(args=["events", "show", "--reveal", str(event["id"])])
+    assert "987.654.321-00" in revealed.output  # an operator repairing the body can still ask for it
