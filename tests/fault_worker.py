@@ -2,7 +2,8 @@
 
 The handler records one ``test_effects`` row per run in the transaction that marks the event
 processed, so counting rows per event counts effects. ``HANDLER_SLEEP`` (seconds) keeps each job
-busy long enough for a SIGKILL to land in the middle of one.
+busy long enough for a SIGKILL to land in the middle of one; ``HANDLER_STARTS`` names a file that
+gets one line per handler start.
 """
 
 from __future__ import annotations
@@ -16,10 +17,14 @@ from tests import effects
 from workers.__main__ import main
 
 _SLEEP = float(os.environ.get("HANDLER_SLEEP", "0"))
+_STARTS = os.environ.get("HANDLER_STARTS")
 
 
 @handler("*", "*")
 def count_effect(event, session):  # noqa: ANN001 - a handler's signature
+    if _STARTS:  # every start, outside the transaction: starts minus effects = runs cut short by a fault
+        with open(_STARTS, "a") as starts:
+            starts.write(f"{event.id}\n")
     effects.record(event, session, "count_effect")
     session.flush()  # the effect is written, uncommitted, while the job may still be killed
     if _SLEEP:

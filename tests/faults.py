@@ -220,6 +220,7 @@ class Stack:
                 "DATABASE_URL": self.database_url,
                 "VAR_DIR": str(workdir / "var"),
                 "HANDLER_SLEEP": str(handler_sleep),
+                "HANDLER_STARTS": str(workdir / "starts.log"),
                 # Fast recovery for a test: abandoned after 2 + 15 s, maintenance every second,
                 # retries 1-8 s apart (production: 30 s job timeout, 15 s, then 10 s .. 1 h).
                 "JOB_TIMEOUT": "2",
@@ -328,6 +329,15 @@ class Stack:
 
     # --- what happened -----------------------------------------------------------------------------
 
+    def handler_starts(self) -> int:
+        path = self.workdir / "starts.log"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    def log_count(self, process: str, needle: str) -> int:
+        """Lines of a process's log (``web`` or ``worker``) containing ``needle``."""
+        path = self.workdir / f"{process}.log"
+        return sum(needle in line for line in path.read_text(errors="replace").splitlines()) if path.exists() else 0
+
     def event_log(self) -> list[dict[str, Any]]:
         query = sa.text("SELECT id, provider, idempotency_key, event_code, status, attempts FROM events ORDER BY id")
         with self.engine.connect() as conn:
@@ -372,6 +382,7 @@ class Stack:
             "duplicated": sum(n - 1 for n in counts.values() if n > 1)
             + sum(n for event_id, n in counts.items() if event_id not in {r["id"] for r in processed.values()}),
             "processed_without_effect": sum(1 for r in processed.values() if counts.get(r["id"], 0) == 0),
+            "handler_runs_cut_short": self.handler_starts() - sum(counts.values()),
             "event_log_rows": len(rows),
             "answers": {str(k): answers.count(k) for k in sorted(set(answers), key=str)},
         }
