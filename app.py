@@ -31,7 +31,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     error_reporting.init(settings, "web")
     app = Flask(__name__)
     # Werkzeug enforces this while reading the body, so an endless body is cut off, not buffered.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # One byte more than the limit: a chunked body (no Content-Length) is silently truncated at
+    # the limit by Werkzeug, so the view must see that extra byte to answer 413 (webhooks.read_body).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["settings"] = settings
     queue.init_app(app, settings)
     app.register_blueprint(webhooks.bp)

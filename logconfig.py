@@ -6,6 +6,7 @@ password, ``Authorization`` header or full CPF/CNPJ cannot reach a log by any pa
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import sys
@@ -24,10 +25,30 @@ _CNPJ = re.compile(r"(?<![\w/.-])\d{2}\.?\d{3}\.?\d{3}/?\d{4}-?(\d{2})(?![\w/])"
 _CPF = re.compile(r"(?<![\w/.-])\d{3}\.?\d{3}\.?\d{3}-?(\d{2})(?![\w/])")
 
 
+#: ``Basic``/``Bearer`` credentials inside free text (a library logging a header it was handed).
+#: A token has a digit, an upper-case letter or base64 padding, so prose ("Basic credentials") is left alone.
+_CREDENTIAL = re.compile(r"\b([Bb]asic|[Bb]earer|[Tt]oken)\s+(?=[a-z._~-]*[A-Z0-9+/=])[A-Za-z0-9+/=._~-]{4,}")
+#: The configured secrets themselves, masked wherever they appear (set by ``configure_logging``).
+_known_secrets: tuple[str, ...] = ()
+
+
 def mask_text(text: str) -> str:
-    """Mask CPF and CNPJ numbers, keeping the last two digits for support conversations."""
+    """Mask CPF and CNPJ numbers (keeping the last two digits for support), credentials and known secrets."""
+    for secret in _known_secrets:
+        text = text.replace(secret, MASK)
+    text = _CREDENTIAL.sub(lambda m: f"{m[1]} {MASK}", text)
     text = _CNPJ.sub(lambda m: f"**.***.***/****-{m[1]}", text)
     return _CPF.sub(lambda m: f"***.***.***-{m[1]}", text)
+
+
+def _secrets_of(settings: Settings) -> tuple[str, ...]:
+    """Every configured secret as text (and the Celcoin Basic token), longest first, 6+ chars only."""
+    values = [*(settings.kobana_secrets or ()), *(settings.transfeera_secrets or ())]
+    if settings.celcoin:
+        values.append(settings.celcoin.password)
+        values.append(base64.b64encode(settings.celcoin.username + b":" + settings.celcoin.password))
+    texts = {v.decode("utf-8", "replace") for v in values}
+    return tuple(sorted((t for t in texts if len(t) >= 6), key=len, reverse=True))
 
 
 def mask_value(value: Any, depth: int = 0) -> Any:
@@ -68,6 +89,8 @@ def shared_processors() -> list[Any]:
 
 
 def configure_logging(settings: Settings) -> None:
+    global _known_secrets
+    _known_secrets = _secrets_of(settings)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if settings.log_format == "json"

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import structlog
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from structlog.contextvars import bind_contextvars, clear_contextvars
+from werkzeug.exceptions import RequestEntityTooLarge
 
 import providers
 from config import Settings
@@ -60,7 +61,7 @@ def receive(provider_name: str, entity: str | None = None) -> tuple[Response, in
     bind_contextvars(provider=provider.NAME)
     if provider.credentials(settings) is None:
         raise ProviderDisabled(f"{provider.NAME} webhooks are disabled on this service")
-    raw = request.get_data(cache=True)  # raises 413 past MAX_CONTENT_LENGTH, while reading
+    raw = read_body(settings.max_body_bytes)
     if provider.is_probe(request.headers, raw):
         g.outcome = "probe"
         return jsonify(status="ok"), 200
@@ -81,6 +82,20 @@ def receive(provider_name: str, entity: str | None = None) -> tuple[Response, in
         log.warning("webhook.quarantined", errors=envelope.errors)
     status = "duplicate" if result == "duplicate" else {"received": "accepted"}.get(envelope.status, envelope.status)
     return jsonify(status=status, id=envelope.job_id), 200
+
+
+def read_body(limit: int) -> bytes:
+    """The raw body, at most ``limit`` bytes, or 413 (``RequestEntityTooLarge``).
+
+    A declared Content-Length over the limit is refused before reading. A chunked body has no
+    length: Werkzeug stops reading at ``MAX_CONTENT_LENGTH`` (``limit + 1``) and returns what it
+    read *without* an error, so a body that reached the extra byte is too large. Without this
+    check a chunked body would be silently truncated and answered as a bad signature.
+    """
+    raw = request.get_data(cache=True)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge()
+    return raw
 
 
 @bp.app_errorhandler(WebhookError)

@@ -44,14 +44,26 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+#: A JSON number's decimal exponent beyond this is no amount, rate or id: ``1e999999999`` is a
+#: valid literal that becomes a Decimal fine and then hangs ``int()`` in whatever handler touches it.
+_MAX_EXPONENT = 30
+
+
+def _decimal(text: str) -> Decimal:
+    value = Decimal(text)
+    if abs(value.adjusted()) > _MAX_EXPONENT:
+        raise ValueError("number out of range")
+    return value
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Parse a JSON object with every non-integer number as ``Decimal`` (money is never a float).
 
-    NaN/Infinity literals, invalid UTF-8, absurd nesting and 5,000-digit integers all become
+    NaN/Infinity literals, exponent bombs, invalid UTF-8, absurd nesting and 5,000-digit integers all become
     ``Invalid`` (so the authentic body is quarantined) instead of an exception escaping.
     """
     try:
-        value = json.loads(raw.decode("utf-8-sig"), parse_float=Decimal, parse_constant=_reject_constant)
+        value = json.loads(raw.decode("utf-8-sig"), parse_float=_decimal, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise Invalid(f"body is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(value, dict):

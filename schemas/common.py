@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from marshmallow import INCLUDE, Schema, fields, validate
 
 
@@ -12,9 +14,15 @@ class Lenient(Schema):
         unknown = INCLUDE
 
 
+#: No payment is a trillion reais; past this an "amount" is an exponent bomb (``1e999999999`` parses
+#: to a Decimal fine, then hangs or raises in the handler that converts it to centavos).
+MAX_AMOUNT = Decimal("1e12")
+
+
 def money(**kwargs: object) -> fields.Decimal:
-    """An amount in reais: Decimal in, Decimal out; NaN/Infinity refused."""
-    return fields.Decimal(allow_none=True, allow_nan=False, load_default=None, **kwargs)  # type: ignore[arg-type]
+    """An amount in reais: Decimal in, Decimal out; NaN/Infinity and absurd magnitudes refused (quarantine)."""
+    within = validate.Range(min=-MAX_AMOUNT, max=MAX_AMOUNT, error="amount out of range")
+    return fields.Decimal(allow_none=True, allow_nan=False, load_default=None, validate=within, **kwargs)  # type: ignore[arg-type]
 
 
 def identifier(required: bool = False) -> fields.Field:

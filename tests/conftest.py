@@ -31,6 +31,9 @@ from app import create_app
 from config import CelcoinCreds, Secrets, Settings, _database_url
 from workers.queue import EVENTS_QUEUE, QUARANTINE_QUEUE, queues
 
+#: Every log line of the suite is scanned for secrets and full CPF/CNPJ at the end (tests/log_audit.py).
+pytest_plugins = ["tests.log_audit", "tests.fault_report"]
+
 #: The providers' documented payloads, copied from shared/samples so the suite is self-contained.
 SAMPLES = Path(__file__).resolve().parent / "samples"
 

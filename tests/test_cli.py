@@ -82,13 +82,13 @@ def test_list_table_is_the_default(deliver, work, cli, registry):
 
 
 def test_show_prints_raw_body_payload_and_the_handlers_that_ran(deliver, work, cli, registry, effects):
-    """``events show ID`` has the exact raw body, the payload with exact amounts, and the handlers."""
+    """``events show --reveal ID`` has the exact raw body, the payload with exact amounts, and the handlers."""
     _recorder(registry, "bank_billet.paid")
     raw = sample("kobana", "bank_billet.paid.json")
     deliver.kobana(raw)
     work()
     [summary] = _list(cli)
-    result = cli("show", str(summary["id"]))
+    result = cli("show", "--reveal", str(summary["id"]))
     shown = json.loads(result.output)
     assert shown["raw_text"].encode() == raw
     assert shown["handlers"] == ["tests.test_cli.record"]

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import db
 from db import utc
 from db.models import FAILED, QUARANTINED, STATUSES, EventRecord
+from logconfig import mask_text, mask_value
 
 events_cli = AppGroup("events", help="Inspect and replay the event log.")
 
@@ -66,12 +67,23 @@ def summary(row: EventRecord) -> dict[str, Any]:
     return out
 
 
-def detail(row: EventRecord) -> dict[str, Any]:
-    """Everything about one event, as ``events show`` prints it."""
+def detail(row: EventRecord, reveal: bool = False) -> dict[str, Any]:
+    """Everything about one event, as ``events show`` prints it.
+
+    Bodies carry CPFs, CNPJs and names: unless ``reveal``, the text and payload are masked like logs
+    and ``raw_base64`` (which would decode to the full body) is left out.
+    """
     try:
         raw_text: str | None = row.raw.decode("utf-8")
     except UnicodeDecodeError:
         raw_text = None
+    if not reveal:
+        return {
+            **detail(row, reveal=True),
+            "payload": mask_value(row.payload),
+            "raw_text": mask_text(raw_text) if raw_text is not None else None,
+            "raw_base64": None,
+        }
     return {
         **summary(row),
         "stored_at": _iso(row.stored_at),
@@ -150,13 +162,14 @@ def _table(rows: list[dict[str, Any]]) -> None:
 
 @events_cli.command("show")
 @click.argument("event_id", type=int)
-def show_event(event_id: int) -> None:
+@click.option("--reveal", is_flag=True, help="show CPF/CNPJ unmasked and the raw body as base64 (to repair it)")
+def show_event(event_id: int, reveal: bool) -> None:
     """Show one event in full (JSON): raw body, payload, attempts, errors, handlers that ran."""
     with _sessions() as sessions, sessions() as session:
         row = session.get(EventRecord, event_id)
         if row is None:
             raise click.ClickException(f"no event {event_id}")
-        _dump(detail(row))
+        _dump(detail(row, reveal=reveal))
 
 
 @events_cli.command("replay")

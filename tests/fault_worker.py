@@ -1,0 +1,35 @@
+"""The real worker, plus one countable handler: ``python -m tests.fault_worker`` (fault scenarios).
+
+The handler records one ``test_effects`` row per run in the transaction that marks the event
+processed, so counting rows per event counts effects. ``HANDLER_SLEEP`` (seconds) keeps each job
+busy long enough for a SIGKILL to land in the middle of one; ``HANDLER_STARTS`` names a file that
+gets one line per handler start.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from handlers.registry import handler
+from tests import effects
+from workers.__main__ import main
+
+_SLEEP = float(os.environ.get("HANDLER_SLEEP", "0"))
+_STARTS = os.environ.get("HANDLER_STARTS")
+
+
+@handler("*", "*")
+def count_effect(event, session):  # noqa: ANN001 - a handler's signature
+    if _STARTS:  # every start, outside the transaction: starts minus effects = runs cut short by a fault
+        with open(_STARTS, "a") as starts:
+            starts.write(f"{event.id}\n")
+    effects.record(event, session, "count_effect")
+    session.flush()  # the effect is written, uncommitted, while the job may still be killed
+    if _SLEEP:
+        time.sleep(_SLEEP)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
