@@ -13,6 +13,7 @@ from config import Settings
 from logconfig import configure_logging
 from providers import PROVIDERS
 from workers import queue
+from workers.cli import events_cli
 
 #: Stable error codes for HTTP errors Werkzeug raises before our view runs.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["settings"] = settings
     queue.init_app(app, settings)
     app.register_blueprint(webhooks.bp)
+    app.cli.add_command(events_cli)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

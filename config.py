@@ -56,6 +56,15 @@ class Settings:
     var_dir: Path = field(default=PROJECT_ROOT / "var")
     job_retry_max: int = 5
     job_retry_intervals: tuple[int, ...] = (10, 60, 300, 900, 3600)
+    #: A job (its handlers' transaction) is killed after this long. It also bounds how long a
+    #: job whose worker was SIGKILLed looks "started": RQ sees it abandoned at timeout + 15 s.
+    job_timeout: int = 30
+    #: How often a worker sweeps RQ's registries (re-queues abandoned jobs); RQ's default is 600 s.
+    worker_maintenance_interval: int = 15
+    #: Worker liveness TTL; an idle worker wakes every ``worker_ttl - 15`` s to do maintenance.
+    worker_ttl: int = 30
+    #: ``simple`` (no fork per job, measured 4x faster here: README) or ``forking`` (HerokuWorker).
+    worker_class: str = "simple"
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -105,6 +114,10 @@ class Settings:
             var_dir=Path(env.get("VAR_DIR", str(PROJECT_ROOT / "var"))),
             job_retry_max=_int(env, "JOB_RETRY_MAX", 5, minimum=0),
             job_retry_intervals=_int_list(env, "JOB_RETRY_INTERVALS", (10, 60, 300, 900, 3600)),
+            job_timeout=_int(env, "JOB_TIMEOUT", 30, minimum=1),
+            worker_maintenance_interval=_int(env, "WORKER_MAINTENANCE_INTERVAL", 15, minimum=1),
+            worker_ttl=_int(env, "WORKER_TTL", 30, minimum=16),
+            worker_class=_choice(env, "WORKER_CLASS", ("simple", "forking")),
         )
 
 
@@ -167,6 +180,13 @@ def _int_list(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tu
     if not values or any(v < 0 for v in values):
         raise ConfigError(f"{name}: expected non-negative seconds, got {raw!r}")
     return values
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = env.get(name, choices[0]).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

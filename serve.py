@@ -22,7 +22,8 @@ DEV_CREDENTIALS = {
     "CELCOIN_WEBHOOK_USERNAME": "dev-celcoin",
     "CELCOIN_WEBHOOK_PASSWORD": "dev-celcoin-password",
 }
-SETUP_STEPS: list[list[str]] = []  # e.g. database migrations, run once before web and worker
+#: Run once before web and worker: the database migrations (idempotent).
+SETUP_STEPS: list[list[str]] = [[sys.executable, "-m", "db", "upgrade"]]
 
 
 def main() -> int:

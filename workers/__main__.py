@@ -1,19 +1,59 @@
 """``python -m workers``: the RQ worker with the same settings, logging and Redis as the web.
 
 Listens to the events and quarantine queues with the JSON serializer (no pickle from Redis).
+``SimpleWorker`` by default: no fork per job, so one engine and its pooled connections serve
+every job (measured ~4x the throughput of the forking worker here; README "Worker").
+
+A worker SIGKILLed mid-job leaves its job "started" in RQ. RQ re-queues it (as a retry) once
+the job's heartbeat expires and some worker runs maintenance; by default that takes ~14
+minutes. Here the heartbeat is the job timeout + 15 s and maintenance runs every
+``WORKER_MAINTENANCE_INTERVAL`` seconds, so with the defaults (30 s, 15 s, TTL 30 s) such an
+event is re-run within about 75 s plus its first retry interval, and once (the inbox's key).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from rq import SimpleWorker
+from rq.job import Job
 from rq.worker import HerokuWorker
 
 from config import ConfigError, Settings
 from logconfig import configure_logging
+from workers import jobs
 from workers.queue import connect, queues
+
+#: Margin over the job timeout before a started job counts as abandoned (RQ's own is 60 s).
+#: SimpleWorker does not heartbeat during a job: the job timeout (SIGALRM) is what bounds it.
+#: Even a job that outlives it stays single-effect: a re-run waits on the event's row lock.
+HEARTBEAT_MARGIN = 15
+
+
+class EventWorker(SimpleWorker):
+    """SimpleWorker whose started jobs are declared abandoned soon after their timeout."""
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        timeout = int(job.timeout) if job.timeout and job.timeout > 0 else 180
+        return timeout + min(HEARTBEAT_MARGIN, max(1, timeout // 2))
+
+
+class ForkingEventWorker(HerokuWorker):
+    """Fork per job; SIGTERM gives the job 6 s, then ShutDownImminentException → its retry."""
+
+
+def build_worker(settings: Settings, connection: Any) -> SimpleWorker | HerokuWorker:
+    worker_class = EventWorker if settings.worker_class == "simple" else ForkingEventWorker
+    return worker_class(
+        list(queues(connection)),
+        connection=connection,
+        serializer="json",
+        worker_ttl=settings.worker_ttl,
+        maintenance_interval=settings.worker_maintenance_interval,
+        job_monitoring_interval=min(10, settings.job_timeout),
+    )
 
 
 def main() -> int:
@@ -23,9 +63,10 @@ def main() -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings)
+    if settings.worker_class == "simple":
+        jobs.configure(settings)  # one engine for every job; a forking worker builds it per horse
     connection = connect(settings, socket_timeout=None)  # a worker blocks on dequeue
-    worker_class = SimpleWorker if os.environ.get("WORKER_CLASS", "simple") == "simple" else HerokuWorker
-    worker = worker_class(list(queues(connection)), connection=connection, serializer="json")
+    worker = build_worker(settings, connection)
     worker.work(with_scheduler=True, logging_level=settings.log_level)
     return 0
 

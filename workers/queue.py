@@ -77,6 +77,7 @@ def enqueue_event(envelope: Envelope, settings: Settings) -> str:
             unique=True,
             retry=retry,
             result_ttl=RESULT_TTL,
+            job_timeout=settings.job_timeout,
             description=f"{envelope.provider} {envelope.event_code}",
             pipeline=sink,
         )

@@ -1,0 +1,60 @@
+"""The event log table (``events``): the system of record of everything that reached a worker.
+
+The schema is created by ``migrations/versions/0001_events.py``; this model mirrors it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from db import Base
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+_JSON = JSON().with_variant(JSONB(), "postgresql")
+
+#: Event statuses. ``received``/``ping``/``quarantined`` come from the door (the envelope);
+#: the worker moves ``received`` to ``processed``, ``ignored`` (no handler) or ``failed``.
+RECEIVED, PROCESSED, IGNORED, FAILED, QUARANTINED, PING = (
+    "received",
+    "processed",
+    "ignored",
+    "failed",
+    "quarantined",
+    "ping",
+)
+STATUSES = (RECEIVED, PROCESSED, IGNORED, FAILED, QUARANTINED, PING)
+
+
+class EventRecord(Base):
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("provider", "idempotency_key", name="uq_events_provider_idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    event_code: Mapped[str] = mapped_column(String(128))
+    original_code: Mapped[str] = mapped_column(String(128))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The body exactly as received, byte for byte: replay and audits re-parse it.
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(255), default="")
+    entity: Mapped[str | None] = mapped_column(String(64))
+    delivery: Mapped[dict[str, Any] | None] = mapped_column(_JSON)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    #: The validated payload as JSON (Decimal amounts as exact strings), for reading and queries.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(_JSON)
+    #: Why the door quarantined the body (marshmallow's ``messages`` shape).
+    validation_errors: Mapped[Any] = mapped_column(_JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: Names of the handlers that ran in the transaction that marked the event processed.
+    handlers: Mapped[list[str] | None] = mapped_column(_JSON)

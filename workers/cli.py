@@ -1,0 +1,216 @@
+"""``flask events list|show|replay``: the operator's view of the event log. JSON: docs/cli.md.
+
+Handlers are imported only by ``replay`` (the web process never loads them).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+import db
+from db.models import FAILED, QUARANTINED, STATUSES, EventRecord
+from workers.inbox import utc
+
+events_cli = AppGroup("events", help="Inspect and replay the event log.")
+
+_SUMMARY_FIELDS = (
+    "id",
+    "provider",
+    "event_code",
+    "original_code",
+    "idempotency_key",
+    "status",
+    "attempts",
+    "occurred_at",
+    "received_at",
+    "processed_at",
+    "last_error",
+)
+_RELATIVE = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+@contextmanager
+def _sessions() -> Iterator[sessionmaker[Session]]:
+    """Sessions on an engine that lives as long as the command (a CLI run is one short process)."""
+    engine = db.engine_from(current_app.extensions["settings"])
+    try:
+        yield db.session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = utc(value)
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def summary(row: EventRecord) -> dict[str, Any]:
+    """One event as ``events list --format json`` prints it (stable, documented in docs/cli.md)."""
+    out: dict[str, Any] = {name: getattr(row, name) for name in _SUMMARY_FIELDS}
+    for name in ("occurred_at", "received_at", "processed_at"):
+        out[name] = _iso(out[name])
+    return out
+
+
+def detail(row: EventRecord) -> dict[str, Any]:
+    """Everything about one event, as ``events show`` prints it."""
+    try:
+        raw_text: str | None = row.raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raw_text = None
+    return {
+        **summary(row),
+        "stored_at": _iso(row.stored_at),
+        "content_type": row.content_type,
+        "entity": row.entity,
+        "delivery": row.delivery or {},
+        "request_id": row.request_id,
+        "handlers": row.handlers or [],
+        "validation_errors": row.validation_errors,
+        "payload": row.payload,
+        "raw_text": raw_text,
+        "raw_base64": base64.b64encode(row.raw).decode("ascii"),
+    }
+
+
+def parse_since(value: str) -> datetime:
+    """``--since``: an ISO 8601 instant (UTC if no offset) or a relative age like 30m, 2h, 7d."""
+    match = _RELATIVE.fullmatch(value.strip())
+    if match:
+        return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected ISO 8601 or an age like 30m, 2h, 7d") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _dump(value: Any) -> None:
+    click.echo(json.dumps(json.loads(db.dumps(value)), indent=2, ensure_ascii=False))
+
+
+@events_cli.command("list")
+@click.option("--provider", help="kobana, celcoin or transfeera")
+@click.option("--status", type=click.Choice(STATUSES))
+@click.option("--code", help="event code, canonical or original; 'prefix.*' matches a family")
+@click.option("--since", help="received at or after: ISO 8601 or an age (30m, 2h, 7d)")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def list_events(
+    provider: str | None, status: str | None, code: str | None, since: str | None, limit: int, fmt: str
+) -> None:
+    """List events, newest first."""
+    query = select(EventRecord).order_by(EventRecord.id.desc()).limit(limit)
+    if provider:
+        query = query.where(EventRecord.provider == provider)
+    if status:
+        query = query.where(EventRecord.status == status)
+    if code:
+        if code.endswith(".*"):
+            prefix = code[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            like = (column.like(prefix, escape="\\") for column in (EventRecord.event_code, EventRecord.original_code))
+            query = query.where(or_(*like))
+        elif code != "*":
+            query = query.where(or_(EventRecord.event_code == code, EventRecord.original_code == code))
+    if since:
+        query = query.where(EventRecord.received_at >= parse_since(since))
+    with _sessions() as sessions, sessions() as session:
+        rows = [summary(row) for row in session.scalars(query)]
+    if fmt == "json":
+        _dump(rows)
+        return
+    _table(rows)
+
+
+def _table(rows: list[dict[str, Any]]) -> None:
+    columns = ("id", "status", "provider", "event_code", "attempts", "received_at", "idempotency_key")
+    cells = [[str(r[c] if r[c] is not None else "") for c in columns] for r in rows]
+    cells = [[value if len(value) <= 40 else value[:39] + "…" for value in line] for line in cells]
+    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for line in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+    if not rows:
+        click.echo("(no events)")
+
+
+@events_cli.command("show")
+@click.argument("event_id", type=int)
+def show_event(event_id: int) -> None:
+    """Show one event in full (JSON): raw body, payload, attempts, errors, handlers that ran."""
+    with _sessions() as sessions, sessions() as session:
+        row = session.get(EventRecord, event_id)
+        if row is None:
+            raise click.ClickException(f"no event {event_id}")
+        _dump(detail(row))
+
+
+@events_cli.command("replay")
+@click.argument("event_ids", nargs=-1, type=int)
+@click.option("--status", type=click.Choice([FAILED, QUARANTINED]), help="replay every event with this status")
+@click.option("--provider", help="with --status: only this provider")
+@click.option("--force", is_flag=True, help="also re-run handlers of processed/ignored events")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def replay_events(event_ids: tuple[int, ...], status: str | None, provider: str | None, force: bool, fmt: str) -> None:
+    """Re-validate events from their raw bytes and dispatch them again. Exit 1 if any did not succeed."""
+    from workers import replay  # imports handlers: only the operator's replay needs them
+
+    if bool(event_ids) == bool(status):
+        raise click.UsageError("give event IDs or --status, not both and not neither")
+    if provider and not status:
+        raise click.UsageError("--provider only filters --status")
+    ids = list(event_ids)
+    with _sessions() as sessions:
+        if status:
+            query = select(EventRecord.id).where(EventRecord.status == status).order_by(EventRecord.id)
+            if provider:
+                query = query.where(EventRecord.provider == provider)
+            with sessions() as session:
+                ids = list(session.scalars(query))
+        results = [replay.replay(sessions, event_id, force=force) for event_id in ids]
+    _forget_dead_letters([r.job_id for r in results if r.job_id and r.result in ("processed", "ignored", "duplicate")])
+    if fmt == "json":
+        _dump([r.to_dict() for r in results])
+    else:
+        for r in results:
+            extra = f" ({', '.join(r.handlers)})" if r.handlers else (f": {r.detail}" if r.detail else "")
+            click.echo(f"event {r.event_id}: {r.result}{extra}")
+        if not results:
+            click.echo("(nothing to replay)")
+    if any(r.result not in ("processed", "ignored", "duplicate") for r in results):
+        sys.exit(1)
+
+
+def _forget_dead_letters(job_ids: list[str]) -> None:
+    """A replayed event's job leaves RQ's failed registry, so the dead letter shows only what
+    still needs attention. Best effort: Redis being down must not fail a successful replay."""
+    if not job_ids:
+        return
+    import redis
+    from rq.registry import FailedJobRegistry
+
+    from workers.queue import connect, queues
+
+    try:
+        connection = connect(current_app.extensions["settings"])
+        for queue in queues(connection):
+            registry = FailedJobRegistry(queue=queue)
+            for job_id in job_ids:
+                if job_id in registry:
+                    registry.remove(job_id, delete_job=True)
+    except redis.RedisError as exc:
+        click.echo(f"warning: could not clean RQ's failed registry ({type(exc).__name__})", err=True)

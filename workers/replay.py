@@ -1,0 +1,125 @@
+"""Replay: re-validate a stored event from its exact raw bytes and dispatch it again.
+
+Used by ``flask events replay``. It runs in the operator's process (not through RQ) so the
+answer is immediate, under the same row lock as the worker, so a replay racing a worker's
+retry still gives one effect. Processed events are refused unless ``force``; even then the
+handlers receive the same ``event.id`` and are expected to be idempotent on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import FAILED, IGNORED, QUARANTINED, RECEIVED, EventRecord
+from handlers.registry import handlers_for
+from providers import PROVIDERS, describe
+from providers.errors import Invalid
+from providers.types import Described
+from workers.inbox import HandlerFailed, HandlerLookup, error_text, run_handlers
+
+log = structlog.get_logger(__name__)
+
+#: Kobana's delivery headers as the door stored them (``Envelope.delivery``) → header names,
+#: so the re-validated idempotency key is the one the door would have computed.
+_KOBANA_HEADERS = {
+    "delivery_id": "X-Kobana-Delivery-Id",
+    "event": "X-Kobana-Event",
+    "environment": "X-Kobana-Environment",
+}
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    event_id: int
+    #: processed, ignored, failed, quarantined (still invalid), refused, duplicate, not_found
+    result: str
+    detail: str = ""
+    handlers: tuple[str, ...] = ()
+    #: RQ job id of the event's original job: removed from the failed registry when replay succeeds.
+    job_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.event_id,
+            "result": self.result,
+            "detail": self.detail,
+            "handlers": list(self.handlers),
+        }
+
+
+def job_id_for(provider: str, idempotency_key: str) -> str:
+    """The RQ job id the door gave this event (same formula as ``Envelope.job_id``)."""
+    return f"{provider}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
+
+
+def replay(
+    sessions: sessionmaker[Session], event_id: int, *, force: bool = False, lookup: HandlerLookup = handlers_for
+) -> ReplayResult:
+    """Replay one event in its own transaction; never raises for a handler's failure."""
+    with sessions.begin() as session:
+        row = session.get(EventRecord, event_id, with_for_update=True, populate_existing=True)
+        if row is None:
+            return ReplayResult(event_id, "not_found", "no such event")
+        job_id = job_id_for(row.provider, row.idempotency_key)
+        if row.status not in (RECEIVED, FAILED, QUARANTINED) and not force:
+            return ReplayResult(event_id, "refused", f"status is {row.status}; use --force to run its handlers again")
+        try:
+            described = _revalidate(row)
+        except (Invalid, ValidationError) as exc:
+            row.validation_errors = exc.errors if isinstance(exc, Invalid) else exc.messages
+            return ReplayResult(event_id, "quarantined" if row.status == QUARANTINED else "invalid", error_text(exc))
+        if row.status == QUARANTINED:
+            duplicate_of = _fill_from_quarantine(session, row, described)
+            if duplicate_of is not None:
+                detail = f"same event as {duplicate_of}, which is kept"
+                return ReplayResult(event_id, "duplicate", detail, job_id=job_id)
+        try:
+            with session.begin_nested():
+                outcome = run_handlers(session, row, described.payload, lookup=lookup)
+        except HandlerFailed as exc:
+            row.status, row.attempts, row.last_error = FAILED, row.attempts + 1, error_text(exc)
+            log.error("event.replay_failed", event_id=event_id, handler=exc.handler, exc_info=exc)
+            return ReplayResult(event_id, FAILED, row.last_error)
+        log.info("event.replayed", event_id=event_id, outcome=outcome.status, forced=force)
+        return ReplayResult(event_id, outcome.status, handlers=outcome.handlers, job_id=job_id)
+
+
+def _revalidate(row: EventRecord) -> Described:
+    provider = PROVIDERS[row.provider]
+    return describe(provider, _headers(row.provider, row.delivery or {}), row.raw, row.content_type, row.entity)
+
+
+def _headers(provider: str, delivery: Mapping[str, str]) -> dict[str, str]:
+    if provider != "kobana":
+        return {}
+    return {header: delivery[name] for name, header in _KOBANA_HEADERS.items() if delivery.get(name)}
+
+
+def _fill_from_quarantine(session: Session, row: EventRecord, described: Described) -> int | None:
+    """Give a quarantined row what validation now tells us; returns the id of a row that
+    already holds the same event (the provider redelivered after the fix), if any."""
+    if described.idempotency_key != row.idempotency_key:
+        existing = session.scalar(
+            select(EventRecord.id).where(
+                EventRecord.provider == row.provider, EventRecord.idempotency_key == described.idempotency_key
+            )
+        )
+        if existing is not None:
+            row.status, row.last_error = IGNORED, f"duplicate of event {existing}"
+            return existing
+        row.idempotency_key = described.idempotency_key
+    row.event_code = described.event_code
+    row.original_code = described.original_code
+    row.occurred_at = described.occurred_at
+    row.payload = described.payload
+    row.validation_errors = None
+    row.status = RECEIVED
+    return None
