@@ -10,6 +10,8 @@ from werkzeug.exceptions import HTTPException
 
 import webhooks
 from config import Settings
+from ledger.cli import ledger as ledger_cli
+from ledger.cli import reconcile as reconcile_cli
 from logconfig import configure_logging
 from providers import PROVIDERS
 from workers import queue
@@ -29,6 +31,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     queue.init_app(app, settings)
     app.register_blueprint(webhooks.bp)
     app.cli.add_command(events_cli)
+    app.cli.add_command(reconcile_cli)
+    app.cli.add_command(ledger_cli)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:

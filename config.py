@@ -65,6 +65,10 @@ class Settings:
     worker_ttl: int = 30
     #: ``simple`` (no fork per job, measured 4x faster here: README) or ``forking`` (HerokuWorker).
     worker_class: str = "simple"
+    #: The built-in reconciliation ledger handlers (docs/reconciliation.md); off → only yours run.
+    ledger_enabled: bool = True
+    #: A payout still pending after this long is flagged ``payout_pending``.
+    ledger_pending_after_hours: int = 24
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -118,6 +122,8 @@ class Settings:
             worker_maintenance_interval=_int(env, "WORKER_MAINTENANCE_INTERVAL", 15, minimum=1),
             worker_ttl=_int(env, "WORKER_TTL", 30, minimum=16),
             worker_class=_choice(env, "WORKER_CLASS", ("simple", "forking")),
+            ledger_enabled=_bool(env, "LEDGER_ENABLED", True),
+            ledger_pending_after_hours=_int(env, "LEDGER_PENDING_AFTER_HOURS", 24, minimum=1),
         )
 
 

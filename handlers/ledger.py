@@ -1,0 +1,59 @@
+"""The built-in reconciliation ledger, kept by ordinary handlers (docs/reconciliation.md).
+
+Each event's facts are stored once per (object, event) and the object is refolded from all its
+facts, so these handlers are idempotent and order-independent. ``LEDGER_ENABLED=false`` makes
+them return without touching anything; your own handlers beside them still run.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from handlers.registry import handler
+from ledger import store
+from ledger.facts import Source, facts_from
+from ledger.sources.celcoin import KINDS as CELCOIN_ENTITIES
+from workers.event import Event
+
+#: What the ledger reads from each provider; every other event passes by untouched.
+PATTERNS = {
+    "kobana": ("bank_billet.*", "pix.*"),
+    "transfeera": ("Transfer", "TransferRefund", "CashIn", "CashInRefund"),
+    "celcoin": tuple(CELCOIN_ENTITIES),
+}
+
+
+def keep_ledger(event: Event, session: Session) -> None:
+    """Record what ``event`` says about its money objects and refold them."""
+    if not enabled(session):
+        return
+    source = Source(
+        provider=event.provider,
+        event_code=event.event_code,
+        payload=event.payload,
+        event_id=event.id,
+        idempotency_key=event.idempotency_key,
+        occurred_at=event.occurred_at,
+        received_at=event.received_at,
+    )
+    store.record(session, facts_from(source))
+
+
+def enabled(session: Session) -> bool:
+    """``Settings.ledger_enabled`` of the running worker; on unless configured off.
+
+    The settings come from the session (``session.info["settings"]``) when the worker puts them
+    there, else from the worker's runtime (``workers.jobs.runtime()``), which is configured
+    before any job runs a handler.
+    """
+    settings = session.info.get("settings")
+    if settings is None:
+        from workers import jobs  # lazy: workers.jobs imports the handlers package
+
+        runtime = getattr(jobs, "runtime", None)
+        settings = runtime().settings if runtime is not None else None
+    return bool(getattr(settings, "ledger_enabled", True))
+
+
+for _provider, _patterns in PATTERNS.items():
+    handler(_provider, *_patterns)(keep_ledger)

@@ -1,0 +1,179 @@
+"""``flask reconcile ...`` and ``flask ledger ...``: the finance team's commands (docs/reconciliation.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session
+
+import db
+from config import Settings
+from ledger import render, store
+from ledger.money import from_cents
+from ledger.reconcile import build_report
+from ledger.vocab import KINDS
+
+PROVIDER_NAMES = ("kobana", "celcoin", "transfeera")
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    settings: Settings = current_app.extensions["settings"]
+    engine = db.engine_from(settings)
+    try:
+        with db.session_factory(engine)() as session:
+            yield session
+    except (OperationalError, ProgrammingError) as exc:
+        raise click.ClickException(f"cannot read the ledger ({type(exc).__name__}); has the service run once "
+                                   "(python serve.py applies the migrations)?") from None  # fmt: skip
+    finally:
+        engine.dispose()
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date like 2026-10-31, got {value!r}") from None
+
+
+@click.group("reconcile", help="Reconciliation reports over the ledger.")
+def reconcile() -> None:
+    pass
+
+
+@reconcile.command("report")
+@click.option("--from", "date_from", required=True, help="First Brasília day, YYYY-MM-DD (inclusive).")
+@click.option("--to", "date_to", required=True, help="Last Brasília day, YYYY-MM-DD (inclusive).")
+@click.option("--provider", type=click.Choice(PROVIDER_NAMES), help="Only this provider.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--csv-style", type=click.Choice(sorted(render.CSV_STYLES)), default="br", show_default=True,
+              help="br: ';' separator and ',' decimals (pt-BR spreadsheets); intl: ',' and '.'.")  # fmt: skip
+@click.option("--as-of", help="Judge pending payouts as of this ISO time (default: now).")
+@with_appcontext
+def report_command(date_from: str, date_to: str, provider: str | None, fmt: str, csv_style: str,
+                   as_of: str | None) -> None:  # fmt: skip
+    """Per provider and kind: count, expected, settled; net movement; then every open discrepancy."""
+    start, end = _day(date_from), _day(date_to)
+    if end < start:
+        raise click.BadParameter("--to is before --from")
+    moment = datetime.fromisoformat(as_of) if as_of else datetime.now(UTC)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    settings: Settings = current_app.extensions["settings"]
+    with _session() as session:
+        states = store.states(session)
+    report = build_report(states, start, end, provider=provider, as_of=moment,
+                          pending_after=timedelta(hours=settings.ledger_pending_after_hours))  # fmt: skip
+    if fmt == "json":
+        click.echo(render.to_json(report))
+    elif fmt == "csv":
+        sys.stdout.write(render.to_csv(report, csv_style))
+    else:
+        click.echo(render.to_table(report, moment), nl=False)
+
+
+@reconcile.command("demo")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="The running service.")
+@click.option("--month", help="YYYY-MM to generate (default: last month).")
+@click.option("--seed", default=2026, show_default=True, help="Same seed, same traffic.")
+@click.option("--duplicates", default=0.10, show_default=True, help="Share of notifications sent twice.")
+def demo_command(url: str, month: str | None, seed: int, duplicates: float) -> None:
+    """Send a generated month of signed Kobana, Transfeera and Celcoin traffic to the service."""
+    import serve
+    from ledger import demo
+    from ledger.traffic import generate
+
+    env = dict(os.environ)
+    if not any(env.get(name) for name in serve.DEV_CREDENTIALS):  # the same rule serve.py applies
+        env.update(serve.DEV_CREDENTIALS)
+    settings = Settings.from_env(env)
+    if month:
+        year, number = (int(p) for p in month.split("-"))
+    else:
+        last = date.today().replace(day=1) - timedelta(days=1)
+        year, number = last.year, last.month
+    generated = generate(year, number, seed)
+    traffic = generated.traffic(seed=seed, duplicates=duplicates)
+    click.echo(f"sending {len(traffic)} notifications ({len(generated.objects)} money objects, "
+               f"{year}-{number:02d}) to {url} ...")  # fmt: skip
+    outcomes = demo.send(traffic, url, settings)
+    for outcome, count in sorted(outcomes.items()):
+        click.echo(f"  {count:5d}  {outcome}")
+    last_day = generated.end.date() - timedelta(days=1)
+    click.echo(f"then: flask reconcile report --from {generated.start.date()} --to {last_day}")
+
+
+@click.group("ledger", help="Look at money objects in the ledger.")
+def ledger() -> None:
+    pass
+
+
+@ledger.command("show")
+@click.argument("object_id")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@with_appcontext
+def show_command(object_id: str, fmt: str) -> None:
+    """State and event history of one object, e.g. ``kobana:84512377``."""
+    with _session() as session:
+        rows = store.find(session, object_id)
+        if not rows:
+            raise click.ClickException(f"no object {object_id!r} in the ledger")
+        found = [{"state": row.state, "events": [
+            {"event_id": f.event_id, "at": f.fact["at"], "code": f.code, "status": f.fact.get("status"),
+             "amount": f.fact.get("amount"), "payments": f.fact.get("payments") or []}
+            for f in sorted(row.facts, key=lambda f: (f.at, f.event_id))]}
+            for row in rows]  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps(found if len(found) > 1 else found[0], indent=2, ensure_ascii=False))
+        return
+    for item in found:
+        state = item["state"]
+        click.echo(f"{state['object_id']}  {state['kind']}  status={state['status']}")
+        for name in ("amount", "expected", "settled", "adjustments", "payments", "due_date", "opened_at",
+                     "canceled_at", "refs"):  # fmt: skip
+            if state.get(name) not in (None, {}, []):
+                click.echo(f"  {name:12} {state[name]}")
+        click.echo("  events (provider time order):")
+        for event in item["events"]:
+            paid = " ".join(f"paid {value} ({pid})" for pid, value in event["payments"])
+            click.echo(f"    {event['at']}  #{event['event_id']:<6} {event['code']:<28} "
+                       f"{event['status'] or '':<12} {event['amount'] or '':>10}  {paid}".rstrip())  # fmt: skip
+
+
+@ledger.command("list")
+@click.option("--status", help="Only objects in this provider status (e.g. paid, FINALIZADO, PENDING).")
+@click.option("--provider", type=click.Choice(PROVIDER_NAMES))
+@click.option("--kind", type=click.Choice(KINDS))
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@with_appcontext
+def list_command(status: str | None, provider: str | None, kind: str | None, fmt: str) -> None:
+    """Every object with its status, expected and settled amounts."""
+    from sqlalchemy import select
+
+    from ledger.models import LedgerObject
+
+    query = select(LedgerObject).order_by(LedgerObject.opened_at, LedgerObject.object_id)
+    for column, value in ((LedgerObject.status, status), (LedgerObject.provider, provider), (LedgerObject.kind, kind)):
+        if value:
+            query = query.where(column == value)
+    with _session() as session:
+        rows = [{"object_id": r.object_id, "provider": r.provider, "kind": r.kind, "status": r.status,
+                 "expected": str(from_cents(r.expected_cents)), "settled": str(from_cents(r.settled_cents)),
+                 "opened_at": r.state.get("opened_at")}
+                for r in session.scalars(query)]  # fmt: skip
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        click.echo(f"{r['object_id']:<48} {r['kind']:<16} {r['status'] or '-':<12} "
+                   f"{r['expected']:>12} {r['settled']:>12}  {r['opened_at'] or ''}")  # fmt: skip

@@ -1,0 +1,134 @@
+"""The built-in ledger handlers on a real database, and the finance commands that read the ledger."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+import db
+import providers
+from db.models import RECEIVED, EventRecord
+from handlers import handlers_for
+from handlers.ledger import keep_ledger
+from ledger.models import LedgerFact, LedgerObject
+from tests.ledger_helpers import body, raw
+from workers.event import Event
+
+D = Decimal
+
+
+def store_event(session, provider: str, data: dict, key: str) -> Event:
+    """Store an event the way the worker does and return what a handler receives."""
+    headers = {"X-Kobana-Delivery-Id": key} if provider == "kobana" else {}
+    described = providers.describe(providers.PROVIDERS[provider], headers, raw(data), "application/json", None)
+    now = datetime.now(UTC)
+    row = EventRecord(provider=provider, event_code=described.event_code, original_code=described.original_code,
+                      idempotency_key=described.idempotency_key, status=RECEIVED, occurred_at=described.occurred_at,
+                      received_at=now, stored_at=now, raw=raw(data), content_type="application/json",
+                      attempts=0)  # fmt: skip
+    session.add(row)
+    session.flush()
+    return Event(row.id, provider, described.event_code, described.original_code, described.idempotency_key,
+                 described.occurred_at, now, described.payload, raw(data))  # fmt: skip
+
+
+def created():
+    return body("kobana", "bank_billet.paid.json", **{
+        "event_code": "bank_billet.created", "object.status": "opened", "object.paid_amount": D("0"),
+        "object.bank_billet_payments": [], "object.updated_at": "2026-06-16T09:18:18-03:00",
+        "changes": {}})  # fmt: skip
+
+
+def deliver(engine, *items, settings=None):
+    """Each (provider, body, key) in its own transaction, as the worker runs handlers."""
+    sessions = db.session_factory(engine)
+    events = []
+    for provider, data, key in items:
+        with sessions.begin() as session:
+            if settings is not None:
+                session.info["settings"] = settings
+            event = store_event(session, provider, data, key)
+            keep_ledger(event, session)
+            events.append(event)
+    return events
+
+
+def objects(engine):
+    with db.session_factory(engine)() as session:
+        return {row.object_id: row for row in session.scalars(sa.select(LedgerObject))}
+
+
+def test_ledger_handlers_are_registered_for_money_events_only():
+    """bank_billet.*, pix.*, Transfer..., the six Celcoin money entities; never ping or cards."""
+    assert keep_ledger in handlers_for("kobana", "bank_billet.paid")
+    assert keep_ledger in handlers_for("transfeera", "TransferRefund")
+    assert keep_ledger in handlers_for("celcoin", "pix-reversal-in")
+    assert keep_ledger not in handlers_for("kobana", "ping")
+    assert keep_ledger not in handlers_for("celcoin", "card-created")
+
+
+def test_paid_before_created_on_the_database_yields_a_paid_boleto(engine):
+    """bank_billet.paid stored before bank_billet.created: paid, 34990 centavos expected and settled."""
+    deliver(engine, ("kobana", body("kobana", "bank_billet.paid.json"), "p"), ("kobana", created(), "c"))
+    row = objects(engine)["kobana:84512377"]
+    assert (row.status, row.expected_cents, row.settled_cents) == ("paid", 34990, 34990)
+    assert row.external_id == "INV-2026-0042"
+    assert row.state["created_seen"] is True
+
+
+def test_running_the_handler_twice_for_one_event_changes_nothing(engine):
+    """A retried job re-runs the handler: still one fact per (object, event), same state."""
+    [event] = deliver(engine, ("kobana", body("kobana", "bank_billet.paid.json"), "p"))
+    before = objects(engine)["kobana:84512377"].state
+    with db.session_factory(engine).begin() as session:
+        keep_ledger(event, session)
+    with db.session_factory(engine)() as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(LedgerFact)) == 1
+    assert objects(engine)["kobana:84512377"].state == before
+
+
+def test_ledger_disabled_writes_nothing(engine, settings):
+    """LEDGER_ENABLED=false: the event is stored, the ledger stays empty."""
+    deliver(engine, ("kobana", created(), "c"), settings=settings.replace(ledger_enabled=False))
+    assert objects(engine) == {}
+
+
+def test_report_command_prints_the_documented_json(engine, app):
+    """flask reconcile report --format json: totals and the underpaid discrepancy with its event ids."""
+    payment = body("kobana", "bank_billet.paid.json")["object"]["bank_billet_payments"][0] | {"paid_amount": D("300")}
+    short = body("kobana", "bank_billet.paid.json", **{"object.bank_billet_payments": [payment]})
+    events = deliver(engine, ("kobana", created(), "c"), ("kobana", short, "p"))
+    result = app.test_cli_runner().invoke(
+        args=["reconcile", "report", "--from", "2026-06-01", "--to", "2026-06-30", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["totals"] == [{"provider": "kobana", "kind": "boleto", "count": 1, "expected": "349.90",
+                               "settled": "300.00"}]  # fmt: skip
+    assert data["discrepancies"] == [{"provider": "kobana", "kind": "boleto", "object_id": "kobana:84512377",
+                                      "type": "underpaid", "expected": "349.90", "actual": "300.00",
+                                      "delta": "-49.90", "event_ids": sorted(e.id for e in events)}]  # fmt: skip
+
+
+def test_ledger_show_and_list_read_the_object_back(engine, app):
+    """flask ledger show prints the state and history; ledger list --format json filters by status."""
+    deliver(engine, ("kobana", created(), "c"), ("kobana", body("kobana", "bank_billet.paid.json"), "p"))
+    runner = app.test_cli_runner()
+    shown = runner.invoke(args=["ledger", "show", "kobana:84512377"])
+    assert shown.exit_code == 0, shown.output
+    assert "status=paid" in shown.output and "bank_billet.created" in shown.output
+    listed = runner.invoke(args=["ledger", "list", "--status", "paid", "--format", "json"])
+    assert [r["object_id"] for r in json.loads(listed.output)] == ["kobana:84512377"]
+    assert runner.invoke(args=["ledger", "list", "--status", "canceled", "--format", "json"]).output.strip() == "[]"
+    missing = runner.invoke(args=["ledger", "show", "kobana:1"])
+    assert missing.exit_code != 0 and "no object" in missing.output
+
+
+def test_absurd_amounts_and_statuses_from_outside_never_crash_the_handler(engine):
+    """An amount of 123 trillion and a 100-character status are recorded harmlessly, not raised."""
+    hostile = body("celcoin", "pix-payment-out.json", status="X" * 100, **{"body.amount": D("123456789012345.67")})
+    deliver(engine, ("celcoin", hostile, "h"))
+    row = objects(engine)["celcoin:7d89772a-6fbe-4cbf-a3c3-fc7f31aa63c9"]
+    assert row.expected_cents == 0 and len(row.status) == 40
