@@ -60,6 +60,8 @@ class Round:
     p99_ms: float
     requests: int
     errors: int
+    #: CPU time the server's processes spent per request (user + system), filled in by the caller.
+    cpu_ms: float = float("nan")
 
 
 def require_wrk() -> str:
