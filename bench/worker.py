@@ -1,15 +1,16 @@
 """The worker side: events/s from the queue into the event log and the ledger, and worker RSS.
 
-A round puts a backlog of distinct ``bank_billet.paid`` events on the queue through the real
+The backlog is made of distinct ``bank_billet.paid`` events put on the queue through the real
 ``enqueue_event`` (each one a different boleto, so the ledger creates and folds a new object
-per event, as a month-end burst does), then starts ``python -m workers`` processes and waits
-until the event log has marked every one processed. The rate comes from the rows themselves,
-``(n - 1) / (last processed_at - first processed_at)``, so process start-up is not counted;
-the drain time is wall-clock from starting the workers, start-up included. Every round checks
-that each event has exactly one row and one ledger fact (exactly-once is not traded for speed).
+per event, as a month-end burst does). A throughput round starts ``python -m workers``
+processes, lets them run 8 s past their first processed event, and stops them; the rate comes
+from the rows themselves, ``(n - 1) / (last processed_at - first processed_at)``, so start-up is
+not counted. The drain round empties a fresh backlog to the last event and is timed wall-clock
+from starting the workers, start-up included. Every round checks one processed row, one
+distinct key and one ledger fact per event (exactly-once is not traded for speed).
 
-Growth compares two databases prepared once, one empty and one holding 1,000,000 events (and
-as many ledger objects and facts) bulk-inserted with SQL, in alternating rounds.
+Growth compares two PostgreSQL schemas prepared once, one empty and one holding 1,000,000
+events (and as many ledger objects and facts) bulk-inserted with SQL, in alternating rounds.
 """
 
 from __future__ import annotations
