@@ -126,12 +126,16 @@ def test_ledger_show_and_list_read_the_object_back(engine, app):
     assert missing.exit_code != 0 and "no object" in missing.output
 
 
-def test_absurd_amounts_and_statuses_from_outside_never_crash_the_handler(engine):
-    """An amount of 123 trillion and a 100-character status are recorded harmlessly, not raised."""
-    hostile = body("celcoin", "pix-payment-out.json", status="X" * 100, **{"body.amount": D("123456789012345.67")})
+def test_absurd_statuses_from_outside_never_crash_the_handler(engine):
+    """A 100-character status is recorded harmlessly (cut to the column), not raised.
+
+    Absurd amounts (a 123-trillion Pix) no longer reach a handler: the door's schemas cap money
+    at 10^12 reais and quarantine the body (tests/test_signature_edges.py and friends).
+    """
+    hostile = body("celcoin", "pix-payment-out.json", status="X" * 100)
     deliver(engine, ("celcoin", hostile, "h"))
     row = objects(engine)["celcoin:7d89772a-6fbe-4cbf-a3c3-fc7f31aa63c9"]
-    assert row.expected_cents == 0 and len(row.status) == 40
+    assert len(row.status) == 40
 
 
 def test_two_workers_folding_one_object_at_once_both_events_count(engine):
