@@ -59,12 +59,14 @@ def receive(provider_name: str, entity: str | None = None) -> tuple[Response, in
         g.outcome = "not_found"
         return _error("not_found", "no such webhook endpoint", 404)
     bind_contextvars(provider=provider.NAME)
-    if provider.credentials(settings) is None:
-        raise ProviderDisabled(f"{provider.NAME} webhooks are disabled on this service")
     raw = read_body(settings.max_body_bytes)
+    # The probe comes first: Transfeera only returns the signing secret once its unsigned
+    # ``{"test": true}`` got a 2xx, so it must pass while the provider is still unconfigured.
     if provider.is_probe(request.headers, raw):
         g.outcome = "probe"
         return jsonify(status="ok"), 200
+    if provider.credentials(settings) is None:
+        raise ProviderDisabled(f"{provider.NAME} webhooks are disabled on this service")
     provider.authenticate(request.headers, raw, settings, time.time())
     envelope = providers.receive(
         provider,

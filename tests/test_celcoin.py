@@ -122,3 +122,11 @@ def test_missing_authorization_gets_401(client, redis_conn):
 def test_entity_path_must_be_a_plain_name(deliver):
     response = deliver.client.post("/webhooks/celcoin/..%2Fetc", data=b"{}", headers={"Authorization": basic()})
     assert response.status_code == 404
+
+
+def test_an_absurd_amount_is_quarantined_not_accepted(deliver, redis_conn):
+    """A Pix of 123 trillion reais is authentic nonsense: kept in quarantine for an operator, never processed."""
+    raw = sample("celcoin", "pix-payment-in.json").replace(b'"amount":8000.0', b'"amount":123456789012345.67')
+    assert b"123456789012345.67" in raw
+    response = deliver.celcoin(raw)
+    assert response.status_code == 200 and response.json["status"] == "quarantined"

@@ -183,3 +183,13 @@ def test_authentic_body_missing_id_is_quarantined(deliver, redis_conn):
     response = deliver.transfeera(raw)
     assert response.status_code == 200 and response.json["status"] == "quarantined"
     assert "id" in queued(redis_conn, "quarantine")[0]["errors"]
+
+
+def test_probe_passes_before_the_secret_is_configured(settings, redis_conn):
+    """Registration returns the secret only after the probe got 2xx, so a disabled Transfeera still answers it."""
+    from app import create_app
+
+    client = create_app(settings.replace(transfeera_secrets=None)).test_client()
+    assert client.post("/webhooks/transfeera", data=b'{"test": true}').status_code == 200
+    assert client.post("/webhooks/transfeera", data=sample("transfeera", "CashIn.json")).status_code == 404
+    assert queued(redis_conn) == []
