@@ -155,12 +155,11 @@ class Provider:
 
     def send(self, delivery: Delivery) -> Any:
         headers = {"Content-Type": "application/json", **delivery.signed_headers()}
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
             conn.request("POST", delivery.path, body=delivery.body, headers=headers)
             response = conn.getresponse()
             data = response.read()
-            conn.close()
             answer: Any = response.status
             if 200 <= response.status < 300:
                 answered = json.loads(data)
@@ -168,6 +167,8 @@ class Provider:
                 delivery.statuses.append(answered["status"])
         except (OSError, http.client.HTTPException) as exc:
             answer = f"error:{type(exc).__name__}"
+        finally:
+            conn.close()  # also when the server died mid-request: an unclosed socket is a ResourceWarning
         with self._lock:
             self.sent += 1
             delivery.answers.append(answer)
@@ -249,7 +250,7 @@ class Stack:
         with self._log("web") as log:
             self.web = subprocess.Popen(  # noqa: S603 - fixed argv
                 argv,
-                cwd=ROOT, env={**self.env, "WEB_CONCURRENCY": str(self.web_workers), "GUNICORN_THREADS": "4"},
+                cwd=ROOT, env={**self.env, "WEB_CONCURRENCY": str(self.web_workers), "WEB_THREADS": "4"},
                 stdout=log, stderr=log, start_new_session=True,
             )  # fmt: skip
         wait_for_port(self.port, proc=self.web)
@@ -263,9 +264,11 @@ class Stack:
         while fast < 2 * self.web_workers and time.monotonic() < deadline:
             started = time.monotonic()
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            conn.request("GET", "/webhooks/none")
-            conn.getresponse().read()
-            conn.close()
+            try:
+                conn.request("GET", "/webhooks/none")
+                conn.getresponse().read()
+            finally:
+                conn.close()
             booted = len(children_of(self.web.pid)) >= self.web_workers if self.web else False
             fast = fast + 1 if booted and time.monotonic() - started < 0.2 else 0
 

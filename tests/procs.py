@@ -81,7 +81,7 @@ def gunicorn(env: Mapping[str, str], workers: int = 1, threads: int = 2, log: Pa
     proc = subprocess.Popen(  # noqa: S603 - fixed argv
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=ROOT,
-        env={**env, "WEB_CONCURRENCY": str(workers), "GUNICORN_THREADS": str(threads)},
+        env={**env, "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads)},
         stdout=out,
         stderr=out,
         start_new_session=True,
