@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 
 import db
 from config import Settings
-from workers.queue import get_connection, queues
+from workers.queue import events_queue, get_connection
 
 bp = Blueprint("health", __name__)
 
@@ -82,7 +82,7 @@ def _migrations(app: Flask) -> dict[str, Any]:
 @check("queue")
 def _queue(app: Flask) -> dict[str, Any]:
     settings: Settings = app.extensions["settings"]
-    events, _ = queues(get_connection())
+    events = events_queue(get_connection())
     depth = events.count
     return {"ok": depth <= settings.ready_max_queue_depth, "depth": depth, "max": settings.ready_max_queue_depth}
 

@@ -29,7 +29,7 @@ import db
 import embedded_redis
 from app import create_app
 from config import CelcoinCreds, Secrets, Settings, _database_url
-from workers.queue import EVENTS_QUEUE, QUARANTINE_QUEUE, queues
+from workers.queue import events_queue, queues
 
 #: Every log line of the suite is scanned for secrets and full CPF/CNPJ at the end (tests/log_audit.py).
 pytest_plugins = ["tests.log_audit", "tests.fault_report"]
@@ -212,11 +212,13 @@ def deliver(client: Any) -> Deliver:
     return Deliver(client)
 
 
-def queued(redis_conn: redis.Redis, name: str = EVENTS_QUEUE) -> list[dict[str, Any]]:
-    """The envelopes waiting on a queue, in order."""
-    events, quarantine = queues(redis_conn)
-    queue = quarantine if name == QUARANTINE_QUEUE else events
-    return [job.args[0] for job in queue.get_jobs()]
+def queued(redis_conn: redis.Redis, kind: str = "events") -> list[dict[str, Any]]:
+    """The envelopes waiting on the queue, in order: ``quarantine`` ones, or all the others.
+
+    Quarantined envelopes share the one events queue (workers/queue.py says why).
+    """
+    jobs = [job.args[0] for job in events_queue(redis_conn).get_jobs()]
+    return [job for job in jobs if (job["status"] == "quarantined") == (kind == "quarantine")]
 
 
 # --- worker side: handlers with countable effects, an inline worker ----------------------------

@@ -196,7 +196,7 @@ def test_retries_exhausted_leave_the_event_failed_and_the_job_dead_lettered(
     assert (row.status, row.attempts) == ("failed", 3)
     assert "no account for this billet" in row.last_error
     assert effects() == []
-    events_queue, _ = queues(redis_conn)
+    events_queue = queues(redis_conn)[0]
     assert len(FailedJobRegistry(queue=events_queue)) == 1
 
 
@@ -210,7 +210,7 @@ def test_an_unreachable_database_retries_the_job_and_marks_nothing(settings, red
     jobs.configure(settings.replace(database_url=closed_port))
     try:
         SimpleWorker(list(queues(redis_conn)), connection=redis_conn, serializer="json").work(burst=True)
-        events_queue, _ = queues(redis_conn)
+        events_queue = queues(redis_conn)[0]
         failed = FailedJobRegistry(queue=events_queue)
         assert len(failed) == 1 and _rows(engine) == []
         jobs.configure(settings)  # the database is back: the dead letter is requeued and processed
@@ -267,3 +267,21 @@ def test_an_overlong_provider_id_is_stored_by_its_digest_and_still_deduplicated(
     assert [jobs.process_event(envelope), jobs.process_event(envelope)] == ["processed", "duplicate"]
     [row] = _rows(engine)
     assert row.idempotency_key.startswith("sha256:") and len(effects()) == 1
+
+
+def test_a_job_popped_by_a_worker_that_dies_at_once_stays_recoverable(deliver, redis_conn):
+    """Between RQ's pop and its started-registry write a crash must not strand the job.
+
+    RQ moves the job into an intermediate queue (swept back by maintenance) only when the worker
+    listens to one queue; with two it pops it into thin air. Quarantined bodies share the queue.
+    """
+    from rq import Queue
+    from rq.intermediate_queue import IntermediateQueue
+
+    deliver.kobana(sample("kobana", "bank_billet.paid.json"))
+    deliver.kobana(b"not json")  # quarantined: same queue
+    listened = list(queues(redis_conn))
+    job, queue = Queue.dequeue_any(listened, timeout=None, connection=redis_conn, serializer="json")
+    # ...and the worker dies here, before anything else touches Redis.
+    assert len(listened) == 1
+    assert job.id in IntermediateQueue(queue.key, redis_conn).get_job_ids()

@@ -1,6 +1,7 @@
 """``python -m workers``: the RQ worker with the same settings, logging and Redis as the web.
 
-Listens to the events and quarantine queues with the JSON serializer (no pickle from Redis).
+Listens to the one events queue (quarantined envelopes included: workers/queue.py says why) with the
+JSON serializer (no pickle from Redis).
 ``SimpleWorker`` by default: no fork per job, so one engine and its pooled connections serve
 every job (measured ~4x the throughput of the forking worker here; README "Worker").
 

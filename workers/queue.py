@@ -16,10 +16,9 @@ from rq.exceptions import DuplicateJobError
 import embedded_redis
 from config import Settings
 from providers.errors import QueueUnavailable
-from schemas.envelope import QUARANTINED, Envelope
+from schemas.envelope import Envelope
 
 EVENTS_QUEUE = "events"
-QUARANTINE_QUEUE = "quarantine"
 JOB = "workers.jobs.process_event"
 #: Finished jobs linger this long, so RQ's ``unique`` refuses quick redeliveries before they
 #: reach a worker. The database unique key is the real dedup; this only saves work.
@@ -36,17 +35,25 @@ def connect(settings: Settings, **overrides: Any) -> redis.Redis:
     return redis.Redis.from_url(url, **options)
 
 
-def queues(connection: redis.Redis) -> tuple[Queue, Queue]:
-    return (
-        Queue(EVENTS_QUEUE, connection=connection, serializer="json"),
-        Queue(QUARANTINE_QUEUE, connection=connection, serializer="json"),
-    )
+def events_queue(connection: redis.Redis) -> Queue:
+    return Queue(EVENTS_QUEUE, connection=connection, serializer="json")
+
+
+def queues(connection: redis.Redis) -> tuple[Queue, ...]:
+    """Every queue a worker listens to: exactly one, on purpose.
+
+    RQ dequeues crash-safely (``LMOVE`` into an intermediate queue that maintenance sweeps) only
+    when a worker listens to a single queue; with two it falls back to ``BLPOP``, and a job popped
+    just before Redis or the worker dies is in no registry and never runs (the Redis-crash fault
+    test caught one). Quarantined envelopes therefore share the events queue; their status tells
+    the worker to store them as ``quarantined``, and the operator's view is the event log.
+    """
+    return (events_queue(connection),)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     connection = connect(settings)
-    events, quarantine = queues(connection)
-    app.extensions["rq"] = {"connection": connection, "events": events, "quarantine": quarantine}
+    app.extensions["rq"] = {"connection": connection, "events": events_queue(connection)}
 
 
 def get_connection() -> redis.Redis:
@@ -56,7 +63,7 @@ def get_connection() -> redis.Redis:
 def enqueue_event(envelope: Envelope, settings: Settings) -> str:
     """Put the event on its queue; returns ``accepted`` or ``duplicate`` (already queued)."""
     ext = current_app.extensions["rq"]
-    queue: Queue = ext["quarantine"] if envelope.status == QUARANTINED else ext["events"]
+    queue: Queue = ext["events"]
     retry = (
         Retry(max=settings.job_retry_max, interval=list(settings.job_retry_intervals))
         if settings.job_retry_max
