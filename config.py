@@ -59,6 +59,8 @@ class Settings:
     #: A job (its handlers' transaction) is killed after this long. It also bounds how long a
     #: job whose worker was SIGKILLed looks "started": RQ sees it abandoned at timeout + 15 s.
     job_timeout: int = 30
+    #: Events a drain job takes from the inbox stream and stores in one transaction.
+    drain_batch: int = 200
     #: How often a worker sweeps RQ's registries (re-queues abandoned jobs); RQ's default is 600 s.
     worker_maintenance_interval: int = 15
     #: Worker liveness TTL; an idle worker wakes every ``worker_ttl - 15`` s to do maintenance.
@@ -136,6 +138,7 @@ class Settings:
             job_retry_max=_int(env, "JOB_RETRY_MAX", 5, minimum=0),
             job_retry_intervals=_int_list(env, "JOB_RETRY_INTERVALS", (10, 60, 300, 900, 3600)),
             job_timeout=_int(env, "JOB_TIMEOUT", 30, minimum=1),
+            drain_batch=_int(env, "DRAIN_BATCH", 200, minimum=1),
             worker_maintenance_interval=_int(env, "WORKER_MAINTENANCE_INTERVAL", 15, minimum=1),
             worker_ttl=_int(env, "WORKER_TTL", 30, minimum=16),
             worker_class=_choice(env, "WORKER_CLASS", ("simple", "forking")),

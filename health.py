@@ -20,7 +20,8 @@ from sqlalchemy.pool import NullPool
 
 import db
 from config import Settings
-from workers.queue import events_queue, get_connection
+from workers import stream
+from workers.queue import get_connection
 
 bp = Blueprint("health", __name__)
 
@@ -82,8 +83,8 @@ def _migrations(app: Flask) -> dict[str, Any]:
 @check("queue")
 def _queue(app: Flask) -> dict[str, Any]:
     settings: Settings = app.extensions["settings"]
-    events = events_queue(get_connection())
-    depth = events.count
+    # Events not yet stored: the inbox stream (the RQ queue holds drain jobs, not events).
+    depth = stream.depth(get_connection())
     return {"ok": depth <= settings.ready_max_queue_depth, "depth": depth, "max": settings.ready_max_queue_depth}
 
 

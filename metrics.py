@@ -37,6 +37,7 @@ from rq.utils import utcparse
 from config import Settings
 from logconfig import mask_text
 from providers import PROVIDERS
+from workers import stream
 from workers.queue import get_connection, queues
 
 bp = Blueprint("metrics", __name__)
@@ -65,9 +66,7 @@ HANDLER_SECONDS = Histogram(
     ["provider"],
     buckets=_HANDLER_BUCKETS,
 )
-RETRIES = Counter(
-    "webhook_event_retries", "Failed attempts that RQ will retry later.", ["provider", "event_code"]
-)
+RETRIES = Counter("webhook_event_retries", "Failed attempts that RQ will retry later.", ["provider", "event_code"])
 DEAD_LETTERS = Counter(
     "webhook_event_dead_letters",
     "Events whose last attempt failed: parked in RQ's failed registry, status failed in the log.",
@@ -149,7 +148,9 @@ class QueueCollector:
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("webhook_queue_up", "1 when Redis answered this scrape.")
-        depth = GaugeMetricFamily("webhook_queue_depth", "Jobs waiting in the queue.", labels=["queue"])
+        depth = GaugeMetricFamily(
+            "webhook_queue_depth", "Events not yet stored (queue=inbox), or jobs in an RQ queue.", labels=["queue"]
+        )
         age = GaugeMetricFamily(
             "webhook_queue_oldest_job_age_seconds",
             "Age of the job at the head of the queue (0 if empty).",
@@ -163,6 +164,8 @@ class QueueCollector:
         )
         try:
             now = time.time()
+            depth.add_metric(["inbox"], stream.depth(self.connection))
+            age.add_metric(["inbox"], stream.oldest_age(self.connection, now))
             for queue in queues(self.connection):
                 depth.add_metric([queue.name], queue.count)
                 age.add_metric([queue.name], _oldest_age(self.connection, queue.key, now))

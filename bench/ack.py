@@ -22,6 +22,7 @@ import redis
 from bench import bodies, load
 from bench.procs import PeakRss, Server, Workers, redis_server, servers
 from bench.report import Report, Row, median
+from workers import stream
 
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 20.0
@@ -61,8 +62,9 @@ def _body_file(workdir: Path, raw: bytes, name: str) -> Path:
 
 
 def _jobs(conn: redis.Redis) -> int:
-    """Jobs Redis holds, queued or already run by a worker (RQ keeps a finished job for a while)."""
-    return sum(1 for _ in conn.scan_iter(match="rq:job:*", count=10_000))
+    """Events Redis acknowledged: one fence per appended event, kept 5 min even after a worker
+    drained its stream entry (workers/stream.py)."""
+    return sum(1 for _ in conn.scan_iter(match=stream.FENCE + "*", count=10_000))
 
 
 def _fmt_rps(value: float) -> str:
@@ -86,7 +88,7 @@ class Bench:
         return dataclasses.replace(result, cpu_ms=cpu_ms)
 
     def checked_round(self, server: Server, name: str, seconds: float | None = None) -> load.Round:
-        """A round of ours: every request answered 2xx and a job in Redis for each of them.
+        """A round of ours: every request answered 2xx and an event in Redis for each of them.
 
         The caller empties Redis before the round (and before starting workers, whose own keys
         a flush would delete).
@@ -100,7 +102,7 @@ class Bench:
             f"requests {result.requests}  errors {result.errors}  in Redis {queued}{'' if ok else '  <-- CHECK FAILED'}"
         )
         if not ok:
-            self.report.notes.append(f"- {name}: {result.errors} errors or fewer jobs in Redis ({queued}) than 2xx.")
+            self.report.notes.append(f"- {name}: {result.errors} errors or fewer events in Redis ({queued}) than 2xx.")
         return result
 
     def flush(self) -> None:

@@ -39,7 +39,7 @@ from bench.report import DEFAULT_POSTGRES, Report, Row, median
 from config import Settings
 from providers import kobana
 from schemas.envelope import Envelope
-from workers.queue import EVENTS_QUEUE
+from workers import stream
 
 TARGET_RATE = 1000.0
 TARGET_DRAIN_SECONDS = 120.0
@@ -170,7 +170,7 @@ class Rounds:
 
     def top_up(self, wanted: int) -> None:
         """Enough events waiting that the workers never run dry during a round."""
-        missing = wanted - int(self.conn.llen(f"rq:queue:{EVENTS_QUEUE}"))
+        missing = wanted - stream.depth(self.conn)
         if missing > 0:
             enqueue(self.redis_url, envelopes(missing, "bench", self.counter))
             self.counter += missing

@@ -1,6 +1,7 @@
 """What an authentic request becomes, and exactly what goes onto the queue.
 
-The queue carries the raw body byte for byte (base64) and metadata, never a parsed payload:
+The queue carries the raw body byte for byte (as a stream field of its own, or base64 in an RQ
+job's JSON) and metadata, never a parsed payload:
 JSON has no Decimal, and re-parsing the exact bytes in the worker with the same provider
 code gives the same Decimal amounts without a float ever crossing Redis.
 """
@@ -44,7 +45,8 @@ class Envelope:
         digest = hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:40]
         return f"{self.provider}-{digest}"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_meta(self) -> dict[str, Any]:
+        """Everything but the body: the inbox stream carries the raw bytes beside it, unencoded."""
         return {
             "v": 1,
             "provider": self.provider,
@@ -53,7 +55,6 @@ class Envelope:
             "idempotency_key": self.idempotency_key,
             "received_at": self.received_at.isoformat(),
             "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
-            "raw_b64": base64.b64encode(self.raw).decode("ascii"),
             "content_type": self.content_type,
             "status": self.status,
             "entity": self.entity,
@@ -62,8 +63,16 @@ class Envelope:
             "request_id": self.request_id,
         }
 
+    def to_dict(self) -> dict[str, Any]:
+        """The RQ job argument (JSON): the metadata plus the body as base64."""
+        return {**self.to_meta(), "raw_b64": base64.b64encode(self.raw).decode("ascii")}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Envelope:
+        return cls.from_meta(data, base64.b64decode(data["raw_b64"]))
+
+    @classmethod
+    def from_meta(cls, data: dict[str, Any], raw: bytes) -> Envelope:
         return cls(
             provider=data["provider"],
             event_code=data["event_code"],
@@ -71,7 +80,7 @@ class Envelope:
             idempotency_key=data["idempotency_key"],
             received_at=datetime.fromisoformat(data["received_at"]),
             occurred_at=datetime.fromisoformat(data["occurred_at"]) if data.get("occurred_at") else None,
-            raw=base64.b64decode(data["raw_b64"]),
+            raw=raw,
             content_type=data.get("content_type") or "",
             status=data.get("status", RECEIVED),
             entity=data.get("entity"),

@@ -29,7 +29,8 @@ import db
 import embedded_redis
 from app import create_app
 from config import CelcoinCreds, Secrets, Settings, _database_url
-from workers.queue import events_queue, queues
+from workers import stream
+from workers.queue import queues
 
 #: Every log line of the suite is scanned for secrets and full CPF/CNPJ at the end (tests/log_audit.py).
 pytest_plugins = ["tests.log_audit", "tests.fault_report"]
@@ -215,9 +216,10 @@ def deliver(client: Any) -> Deliver:
 def queued(redis_conn: redis.Redis, kind: str = "events") -> list[dict[str, Any]]:
     """The envelopes waiting on the queue, in order: ``quarantine`` ones, or all the others.
 
-    Quarantined envelopes share the one events queue (workers/queue.py says why).
+    They wait in the inbox stream, quarantined ones included (workers/stream.py); each is shown
+    in the RQ job argument's form (``Envelope.to_dict``: metadata and ``raw_b64``).
     """
-    jobs = [job.args[0] for job in events_queue(redis_conn).get_jobs()]
+    jobs = [stream.decode(fields).to_dict() for _id, fields in redis_conn.xrange(stream.INBOX)]
     return [job for job in jobs if (job["status"] == "quarantined") == (kind == "quarantine")]
 
 

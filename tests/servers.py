@@ -44,13 +44,37 @@ def redis_server(workdir: Path, *, tls: bool = False) -> Iterator[str]:
     if tls:
         cert, key = workdir / "cert.pem", workdir / "key.pem"
         subprocess.run(  # noqa: S603
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",  # noqa: S607
-             "-keyout", str(key), "-out", str(cert)],
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",  # noqa: S607
+                "-keyout",
+                str(key),
+                "-out",
+                str(cert),
+            ],
             check=True,
             capture_output=True,
         )
-        args += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
-                 "--tls-auth-clients", "no"]
+        args += [
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--tls-cert-file",
+            str(cert),
+            "--tls-key-file",
+            str(key),
+            "--tls-auth-clients",
+            "no",
+        ]
         url = f"rediss://127.0.0.1:{port}/0"
         probe = redis.Redis.from_url(url, ssl_cert_reqs="none", socket_connect_timeout=0.5)
     else:

@@ -77,13 +77,13 @@ def test_redis_down_answers_503_with_retry_after(settings, redis_conn):
 
 
 def test_enqueue_failure_midway_answers_503(settings, redis_conn, monkeypatch):
-    """A Redis error during the enqueue itself (not just a refused connection) is a 503."""
-    from rq import Queue
+    """A Redis error during the append itself (not just a refused connection) is a 503."""
+    from workers import stream
 
     def refuse(*args, **kwargs):
         raise redis.ConnectionError("connection reset")
 
-    monkeypatch.setattr(Queue, "enqueue_job", refuse)
+    monkeypatch.setattr(stream, "append", refuse)
     client = create_app(settings).test_client()
     response = client.post(
         "/webhooks/celcoin",

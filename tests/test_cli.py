@@ -10,6 +10,7 @@ from rq.registry import FailedJobRegistry
 from app import create_app
 from tests import effects as fx
 from tests.conftest import Deliver, sample
+from workers import jobs
 from workers.queue import queues
 
 
@@ -111,7 +112,9 @@ def test_failed_event_comes_back_with_replay(settings, work, cli, registry, effe
         fx.record(event, session, "ledger")
 
     registry.handler("kobana", "bank_billet.paid")(ledger)
-    app = create_app(settings.replace(job_retry_max=1, job_retry_intervals=(0,)))
+    retrying = settings.replace(job_retry_max=1, job_retry_intervals=(0,))
+    jobs.configure(retrying)  # the retry policy is the worker's
+    app = create_app(retrying)
     Deliver(app.test_client()).kobana(sample("kobana", "bank_billet.paid.json"))
     work()
     [event] = _list(cli, "--status", "failed")

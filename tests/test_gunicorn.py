@@ -117,8 +117,14 @@ def test_metrics_add_up_requests_served_by_both_gunicorn_workers(service: Servic
 
 @pytest.mark.parametrize(
     ("provider", "event"),
-    [("kobana", "bank_billet.paid"), ("kobana", "ping"), ("transfeera", "CashIn"), ("transfeera", "Transfer"),
-     ("celcoin", "pix-payment-in"), ("celcoin", "account-created")],
+    [
+        ("kobana", "bank_billet.paid"),
+        ("kobana", "ping"),
+        ("transfeera", "CashIn"),
+        ("transfeera", "Transfer"),
+        ("celcoin", "pix-payment-in"),
+        ("celcoin", "account-created"),
+    ],
 )
 def test_webhooks_send_is_accepted_by_the_running_service(service: Service, settings, provider, event):
     """The sender signs like the provider with the configured secret; the service says 200."""

@@ -143,28 +143,33 @@ def transfer(status, when, key_value=HUNDRED):
 
 def test_failed_transfer_is_payout_failed():
     """CRIADO then FALHA: payout_failed, nothing settled."""
-    states = fold_all([transfer("FALHA", "2026-06-10T12:30:00.000Z"),
-                       transfer("CRIADO", "2026-06-10T12:00:00.000Z")])
+    states = fold_all([transfer("FALHA", "2026-06-10T12:30:00.000Z"), transfer("CRIADO", "2026-06-10T12:00:00.000Z")])
     assert states["transfeera:60040"].status == "FALHA"
     assert types(states) == [("transfeera:60040", "payout_failed", "100.00", "0.00", "-100.00")]
 
 
 def test_older_status_arriving_late_never_overwrites_a_newer_one():
     """FINALIZADO at 12:20 then a late CRIADO from 12:00: the transfer stays FINALIZADO."""
-    states = fold_all([transfer("FINALIZADO", "2026-06-10T12:20:00.000Z"),
-                       transfer("CRIADO", "2026-06-10T12:00:00.000Z")])
+    states = fold_all(
+        [transfer("FINALIZADO", "2026-06-10T12:20:00.000Z"), transfer("CRIADO", "2026-06-10T12:00:00.000Z")]
+    )
     assert states["transfeera:60040"].status == "FINALIZADO"
     assert states["transfeera:60040"].settled == D("100.00")
 
 
 def test_refunded_transfer_is_payout_returned_with_the_refund_events():
     """A TransferRefund of 50.54 pointing at transfer 60040 flags it payout_returned by -50.54."""
-    refund = body("transfeera", "TransferRefund.json",
-                  **{"data.transfer_id": "60040", "date": "2026-06-12T10:00:00.000Z"})
+    refund = body(
+        "transfeera", "TransferRefund.json", **{"data.transfer_id": "60040", "date": "2026-06-12T10:00:00.000Z"}
+    )
     states = fold_all([transfer("FINALIZADO", "2026-06-10T12:20:00.000Z"), ("transfeera", refund, "evt-refund")])
     [found] = report(states).discrepancies
     assert (found.type, str(found.expected), str(found.actual), str(found.delta)) == (
-        "payout_returned", "100.00", "49.46", "-50.54")
+        "payout_returned",
+        "100.00",
+        "49.46",
+        "-50.54",
+    )
     assert set(found.event_ids) == {"evt-FINALIZADO", "evt-refund"}
 
 
@@ -190,8 +195,9 @@ def test_pending_then_confirmed_in_the_same_millisecond_resolves_to_confirmed():
 def test_blocked_cash_in_reporting_zero_is_not_an_amount_conflict():
     """Celcoin's PENDING cash-in shows amount 0.00 until released (providers.md §2.6): no conflict."""
     when = "2026-06-10T12:00:00.000+00:00"
-    blocked = body("celcoin", "pix-payment-in.json", status="PENDING", createTimestamp=when,
-                   **{"body.amount": D("0.00")})
+    blocked = body(
+        "celcoin", "pix-payment-in.json", status="PENDING", createTimestamp=when, **{"body.amount": D("0.00")}
+    )
     states = fold_all([("celcoin", blocked, "a"), ("celcoin", body("celcoin", "pix-payment-in.json"), "b")])
     assert states["celcoin:7d89772a-6fbe-4cbf-a3c3-fc7f31aa63c9"].amount == D("8000.00")
     assert not states["celcoin:7d89772a-6fbe-4cbf-a3c3-fc7f31aa63c9"].amount_conflict
@@ -228,7 +234,8 @@ def test_generated_month_has_no_float_anywhere_and_folds_to_its_ground_truth():
     _assert_no_float(got.to_dict())
     assert got.to_dict()["totals"] == want["totals"]
     assert [{k: v for k, v in d.items() if k != "event_ids"} for d in got.to_dict()["discrepancies"]] == [
-        {k: v for k, v in d.items() if k != "event_keys"} for d in want["discrepancies"]]
+        {k: v for k, v in d.items() if k != "event_keys"} for d in want["discrepancies"]
+    ]
     assert {k: str(v) for k, v in got.net.items()} == want["net"]
     assert {d["type"] for d in want["discrepancies"]} == set(DISCREPANCY_TYPES)
 

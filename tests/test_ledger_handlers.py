@@ -102,7 +102,8 @@ def test_report_command_prints_the_documented_json(engine, app):
     short = body("kobana", "bank_billet.paid.json", **{"object.bank_billet_payments": [payment]})
     events = deliver(engine, ("kobana", created(), "c"), ("kobana", short, "p"))
     result = app.test_cli_runner().invoke(
-        args=["reconcile", "report", "--from", "2026-06-01", "--to", "2026-06-30", "--format", "json"])
+        args=["reconcile", "report", "--from", "2026-06-01", "--to", "2026-06-30", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["totals"] == [{"provider": "kobana", "kind": "boleto", "count": 1, "expected": "349.90",

@@ -7,6 +7,7 @@ from prometheus_client import REGISTRY
 
 from app import create_app
 from tests.conftest import Deliver, sample, transfeera_signature
+from workers import jobs
 
 
 def value(name: str, **labels: str) -> float:
@@ -144,7 +145,9 @@ def test_a_failed_attempt_with_retries_left_counts_a_retry(settings, work, regis
     labels = {"provider": "kobana", "event_code": "pix.register.confirmed"}
     before = (value("webhook_event_retries_total", **labels), value("webhook_event_dead_letters_total", **labels))
     processed = value("webhook_events_total", outcome="processed", **labels)
-    app = create_app(settings.replace(job_retry_max=2, job_retry_intervals=(0,)))
+    retrying = settings.replace(job_retry_max=2, job_retry_intervals=(0,))
+    jobs.configure(retrying)  # the retry policy is the worker's
+    app = create_app(retrying)
     Deliver(app.test_client()).kobana(sample("kobana", "pix.register.confirmed.json"))
     work()
     after = (value("webhook_event_retries_total", **labels), value("webhook_event_dead_letters_total", **labels))

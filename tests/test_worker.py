@@ -34,8 +34,10 @@ def _recorder(registry, provider: str, *patterns: str, name: str = "record"):
 
 
 def _retrying_deliver(settings, **retry) -> Deliver:
-    app = create_app(settings.replace(job_retry_max=retry.get("max", 2), job_retry_intervals=(0,)))
-    return Deliver(app.test_client())
+    """Deliver to a service whose worker retries (the retry policy is the worker's settings)."""
+    retrying = settings.replace(job_retry_max=retry.get("max", 2), job_retry_intervals=(0,))
+    jobs.configure(retrying)
+    return Deliver(create_app(retrying).test_client())
 
 
 def test_a_delivered_event_is_stored_and_processed_by_its_handler(deliver, work, engine, effects, registry):

@@ -1,7 +1,7 @@
 """``python -m workers``: the RQ worker with the same settings, logging and Redis as the web.
 
-Listens to the one events queue (quarantined envelopes included: workers/queue.py says why) with the
-JSON serializer (no pickle from Redis).
+Listens to the one events queue with the JSON serializer (no pickle from Redis). Its jobs are
+drains of the inbox stream (workers/stream.py) and the one-event jobs a failed batch becomes.
 ``SimpleWorker`` by default: no fork per job, so one engine and its pooled connections serve
 every job (measured ~4x the throughput of the forking worker here; README "Worker").
 
@@ -18,6 +18,8 @@ import os
 import sys
 from typing import Any
 
+import redis
+import structlog
 from rq import SimpleWorker
 from rq.job import Job
 from rq.worker import HerokuWorker
@@ -26,8 +28,10 @@ import error_reporting
 import metrics
 from config import ConfigError, Settings
 from logconfig import configure_logging
-from workers import jobs
-from workers.queue import connect, queues
+from workers import jobs, stream
+from workers.queue import connect, drain_if_waiting, queues
+
+log = structlog.get_logger(__name__)
 
 #: Margin over the job timeout before a started job counts as abandoned (RQ's own is 60 s).
 #: SimpleWorker does not heartbeat during a job: the job timeout (SIGALRM) is what bounds it.
@@ -35,7 +39,24 @@ from workers.queue import connect, queues
 HEARTBEAT_MARGIN = 15
 
 
-class EventWorker(SimpleWorker):
+class InboxMaintenance:
+    """Every maintenance interval, drain the inbox if events wait and no job is queued: the
+    safety net under a lost doorbell, a drain that died, or a failed batch's pending entries."""
+
+    settings: Settings | None = None
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()  # type: ignore[misc]
+        if self.settings is None:
+            return
+        try:
+            drain_if_waiting(self.connection, self.settings)  # type: ignore[attr-defined]
+            stream.forget_idle_consumers(self.connection)  # type: ignore[attr-defined]
+        except redis.RedisError as exc:
+            log.warning("drain.maintenance_failed", error=type(exc).__name__)
+
+
+class EventWorker(InboxMaintenance, SimpleWorker):
     """SimpleWorker whose started jobs are declared abandoned soon after their timeout."""
 
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
@@ -43,13 +64,13 @@ class EventWorker(SimpleWorker):
         return timeout + min(HEARTBEAT_MARGIN, max(1, timeout // 2))
 
 
-class ForkingEventWorker(HerokuWorker):
+class ForkingEventWorker(InboxMaintenance, HerokuWorker):
     """Fork per job; SIGTERM gives the job 6 s, then ShutDownImminentException → its retry."""
 
 
 def build_worker(settings: Settings, connection: Any) -> SimpleWorker | HerokuWorker:
     worker_class = EventWorker if settings.worker_class == "simple" else ForkingEventWorker
-    return worker_class(
+    worker = worker_class(
         list(queues(connection)),
         connection=connection,
         serializer="json",
@@ -57,6 +78,8 @@ def build_worker(settings: Settings, connection: Any) -> SimpleWorker | HerokuWo
         maintenance_interval=settings.worker_maintenance_interval,
         job_monitoring_interval=min(10, settings.job_timeout),
     )
+    worker.settings = settings
+    return worker
 
 
 def main() -> int:
@@ -73,6 +96,8 @@ def main() -> int:
     if settings.worker_metrics_port:
         metrics.serve_on_port(settings.worker_metrics_port, connect(settings))
     worker = build_worker(settings, connection)
+    stream.ensure_group(connection)
+    drain_if_waiting(connection, settings)  # what arrived while no worker ran
     worker.work(with_scheduler=True, logging_level=settings.log_level)
     return 0
 

@@ -6,9 +6,9 @@ SQLite's ``BEGIN IMMEDIATE`` write lock, so when two workers get the same event 
 instant the second waits, then sees ``processed`` and runs nothing. Handlers write through the
 same session, so their effects commit with the ``processed`` mark or not at all.
 
-``store`` and ``dispatch`` work inside a session the caller owns, so a caller can process a
-batch (one insert transaction, then one dispatch transaction with a savepoint per event)
-without changing this module; ``process`` is the one-event composition the RQ job uses.
+``process_batch`` is what a drain runs: one insert statement for the batch, then one dispatch
+transaction; ``process`` is the one-event composition of ``store`` and ``dispatch`` that the
+one-event RQ job (a failed batch's events, a replay) uses.
 The row is committed by ``store`` before any handler runs; failures are recorded after the
 rollback in a short transaction of their own, so the success path pays no savepoint.
 """
@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -54,6 +54,15 @@ class HandlerFailed(Exception):
         super().__init__(f"handler {handler} failed on event {event_id}: {type(cause).__name__}: {cause}")
         self.handler = handler
         self.event_id = event_id
+
+
+class BatchItemFailed(Exception):
+    """A handler failed on ``items[index]`` of a batch; the whole batch was rolled back."""
+
+    def __init__(self, index: int, failure: HandlerFailed) -> None:
+        super().__init__(str(failure))
+        self.index = index
+        self.failure = failure
 
 
 @dataclass(frozen=True)
@@ -127,12 +136,57 @@ def dispatch(
     exception propagates as ``HandlerFailed``: the caller rolls back, then ``record_failure``.
     """
     row = lock(session, envelope.provider, envelope.idempotency_key)
+    return _dispatch_row(session, envelope, payload, row, lookup)
+
+
+def _dispatch_row(
+    session: Session, envelope: Envelope, payload: dict[str, Any] | None, row: EventRecord, lookup: HandlerLookup
+) -> Outcome:
     if envelope.status != RECEIVED:
         # ping and quarantined envelopes are only recorded: nothing to dispatch (yet).
         return Outcome(row.id, row.status if row.status in (PING, QUARANTINED) else DUPLICATE)
     if row.status not in DISPATCHABLE or payload is None:
         return Outcome(row.id, DUPLICATE)
     return run_handlers(session, row, payload, lookup=lookup)
+
+
+def process_batch(
+    engine: Engine, items: list[tuple[Envelope, dict[str, Any] | None]], *, lookup: HandlerLookup = handlers_for
+) -> list[Outcome]:
+    """``process`` for many events: one insert statement, then one dispatch transaction.
+
+    All or nothing, and optimistic: any exception (a handler's, a deadlock, the database going
+    away) rolls the dispatch back and propagates; the caller then gives each event of the batch
+    its own job (``process``, with retries), so one bad event costs its neighbours only speed.
+    Rows are locked in id order, so two drains never wait on each other in a cycle.
+    """
+    if not items:
+        return []
+    with engine.connect() as connection, Session(connection, expire_on_commit=False) as session:
+        with session.begin():
+            _insert_many(session, items)
+        with session.begin():
+            rows = lock_many(session, {(e.provider, e.idempotency_key) for e, _ in items})
+            outcomes = []
+            for index, (envelope, payload) in enumerate(items):
+                row = rows[(envelope.provider, envelope.idempotency_key)]
+                try:
+                    outcomes.append(_dispatch_row(session, envelope, payload, row, lookup))
+                except HandlerFailed as exc:
+                    raise BatchItemFailed(index, exc) from exc
+            return outcomes
+
+
+def lock_many(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], EventRecord]:
+    """The rows of ``keys``, locked in id order until the transaction ends (FOR UPDATE)."""
+    query = (
+        select(EventRecord)
+        .where(tuple_(EventRecord.provider, EventRecord.idempotency_key).in_(sorted(keys)))
+        .order_by(EventRecord.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {(row.provider, row.idempotency_key): row for row in session.scalars(query)}
 
 
 def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, final_attempt: bool) -> None:
@@ -150,6 +204,16 @@ def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, 
             status=FAILED if final_attempt else RECEIVED,
         )
     )
+
+
+def fail_attempt(engine: Engine, envelope: Envelope, exc: HandlerFailed, *, final_attempt: bool) -> None:
+    """Log and record a failed attempt in a short transaction of its own (best effort, as in ``process``)."""
+    _log_failure(envelope, exc, final_attempt)
+    try:
+        with engine.connect() as connection, Session(connection) as session, session.begin():
+            record_failure(session, envelope, exc, final_attempt=final_attempt)
+    except Exception as db_exc:
+        log.warning("event.failure_not_recorded", error=error_text(db_exc))
 
 
 def _log_failure(envelope: Envelope, exc: HandlerFailed, final_attempt: bool) -> None:
@@ -218,8 +282,22 @@ def error_text(exc: BaseException) -> str:
 
 
 def _insert_if_absent(session: Session, envelope: Envelope, payload: dict[str, Any] | None, *, status: str) -> None:
+    values = _values(envelope, payload, status, datetime.now(UTC))
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(EventRecord).values(values)
+    session.execute(statement.on_conflict_do_nothing(index_elements=["provider", "idempotency_key"]))
+
+
+def _insert_many(session: Session, items: list[tuple[Envelope, dict[str, Any] | None]]) -> None:
     now = datetime.now(UTC)
-    values = {
+    rows = [_values(envelope, payload, envelope.status, now) for envelope, payload in items]
+    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
+    statement = dialect.insert(EventRecord).values(rows)
+    session.execute(statement.on_conflict_do_nothing(index_elements=["provider", "idempotency_key"]))
+
+
+def _values(envelope: Envelope, payload: dict[str, Any] | None, status: str, now: datetime) -> dict[str, Any]:
+    return {
         "provider": envelope.provider,
         "event_code": envelope.event_code,
         "original_code": envelope.original_code,
@@ -237,6 +315,3 @@ def _insert_if_absent(session: Session, envelope: Envelope, payload: dict[str, A
         "validation_errors": envelope.errors,
         "attempts": 0,
     }
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(EventRecord).values(values)
-    session.execute(statement.on_conflict_do_nothing(index_elements=["provider", "idempotency_key"]))

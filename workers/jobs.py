@@ -27,7 +27,7 @@ from config import Settings
 from providers import load_payload
 from providers.errors import Invalid
 from schemas.envelope import QUARANTINED, Envelope
-from workers import inbox
+from workers import inbox, queue, stream
 
 log = structlog.get_logger(__name__)
 
@@ -103,6 +103,100 @@ def process_event(data: dict[str, Any]) -> str:
     return outcome.status
 
 
+def drain_inbox() -> dict[str, int]:
+    """Take a batch from the inbox stream, store and dispatch it in one go, then ack it.
+
+    A full batch rings for another drain first, so the other worker processes help at once.
+    If the batch fails anywhere, each of its events becomes a one-event job with the configured
+    retries and dead letter (``process_event``, the same path as before batching); the entries
+    are acked only once they are processed or handed over. A drain that dies leaves its entries
+    pending, and a later drain claims them once idle longer than any drain may run.
+    """
+    rt = runtime()
+    job = get_current_job()
+    connection = job.connection if job is not None else queue.connect(rt.settings)
+    batch = rt.settings.drain_batch
+    taken = stream.take(connection, stream.consumer_name(), batch, reclaim_after_ms(rt.settings))
+    if len(taken) >= batch:
+        queue.ring(connection, rt.settings)
+    entries: list[stream.Entry] = []
+    for entry_id, fields in taken:
+        try:
+            entries.append(stream.Entry(entry_id, inbox.bounded(stream.decode(fields))))
+        except Exception as exc:  # written by our own web; kept aside for an operator, never dropped
+            log.error("drain.undecodable_entry", entry_id=entry_id.decode(), error=type(exc).__name__)
+            stream.set_aside(connection, entry_id, fields)
+    if not entries:
+        return {"taken": len(taken), "processed": 0, "handed_over": 0}
+    started = time.perf_counter()
+    items = [validated(entry.envelope) for entry in entries]
+    outcomes, handed_over = _store_and_dispatch(rt, connection, items)
+    stream.ack(connection, [entry.id for entry in entries])
+    seconds = (time.perf_counter() - started) / len(items)
+    for envelope, outcome in outcomes:
+        metrics.event_finished(envelope.provider, envelope.event_code, outcome.status, seconds)
+        log.info(
+            "event.done",
+            event_id=envelope.job_id,
+            request_id=envelope.request_id,
+            provider=envelope.provider,
+            event_code=envelope.event_code,
+            idempotency_key=envelope.idempotency_key,
+            log_id=outcome.event_id,
+            outcome=outcome.status,
+            handlers=len(outcome.handlers),
+        )
+    return {"taken": len(taken), "processed": len(outcomes), "handed_over": handed_over}
+
+
+#: Handler failures one drain isolates by re-running the rest of its batch; past this, the
+#: remaining events each get their own job (a batch full of failures must not cost O(n²)).
+MAX_ISOLATED_FAILURES = 3
+
+
+def _store_and_dispatch(
+    rt: Runtime, connection: Any, items: list[tuple[Envelope, dict[str, Any] | None]]
+) -> tuple[list[tuple[Envelope, inbox.Outcome]], int]:
+    """The batch in one transaction; what fails leaves for one-event jobs. Returns the outcomes
+    and how many events were handed over.
+
+    A handler failure is that event's attempt: it is recorded, the event continues as a
+    one-event job after its first retry interval (the retries it has left, then the dead
+    letter), and the rest of the batch runs again without it. Any other failure (the database,
+    a deadlock) counts no attempt: each event of the batch gets its own job at once.
+    """
+    pending, handed_over = list(items), 0
+    for _ in range(MAX_ISOLATED_FAILURES + 1):
+        try:
+            return list(zip((e for e, _ in pending), inbox.process_batch(rt.engine, pending), strict=True)), handed_over
+        except inbox.BatchItemFailed as exc:
+            envelope, _payload = pending.pop(exc.index)
+            _retry_later(rt, connection, envelope, exc.failure)
+            handed_over += 1
+        except Exception as exc:
+            log.warning("drain.batch_failed", events=len(pending), error=inbox.error_text(exc))
+            break
+    events = queue.events_queue(connection)
+    for envelope, _payload in pending:
+        queue.enqueue_single(events, envelope, rt.settings)
+    return [], handed_over + len(pending)
+
+
+def _retry_later(rt: Runtime, connection: Any, envelope: Envelope, failure: inbox.HandlerFailed) -> None:
+    settings = rt.settings
+    final_attempt = settings.job_retry_max == 0
+    metrics.event_failed(envelope.provider, envelope.event_code, final_attempt=final_attempt, seconds=0.0)
+    inbox.fail_attempt(rt.engine, envelope, failure, final_attempt=final_attempt)
+    if not final_attempt:
+        queue.enqueue_retry(queue.events_queue(connection), envelope, settings)
+
+
+def reclaim_after_ms(settings: Settings) -> int:
+    """Entries pending longer than a drain may live (job timeout + the heartbeat margin) belong
+    to a drain that died; younger ones may still be in a live drain's hands."""
+    return (settings.job_timeout + min(15, max(1, settings.job_timeout // 2))) * 1000
+
+
 def validated(envelope: Envelope) -> tuple[Envelope, dict[str, Any] | None]:
     """Re-parse the exact queued bytes (Decimal amounts); a body that no longer validates is
     quarantined rather than retried forever (a deploy may have tightened a schema)."""
@@ -114,4 +208,3 @@ def validated(envelope: Envelope) -> tuple[Envelope, dict[str, Any] | None]:
         errors = exc.errors if isinstance(exc, Invalid) else exc.messages
         log.warning("event.quarantined_by_worker", errors=errors)
         return dataclasses.replace(envelope, status=QUARANTINED, errors=errors), None
-

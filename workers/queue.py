@@ -1,14 +1,18 @@
-"""The RQ queue: one Redis connection per process, and ``enqueue_event``, the durability point.
+"""Redis for the web and the workers: ``enqueue_event`` (the durability point) and the RQ jobs.
 
-A 2xx is sent only after ``enqueue_event`` returns, i.e. after Redis has the job. Any Redis
-error becomes ``QueueUnavailable`` (503 + Retry-After) so the provider delivers again.
+A 2xx is sent only after ``enqueue_event`` returns, i.e. after Redis has the event in the inbox
+stream (``workers/stream.py`` says why a stream). Any Redis error becomes ``QueueUnavailable``
+(503 + Retry-After) so the provider delivers again. RQ runs the drain jobs that empty the stream
+in batches, and the one-event jobs (with retries and a dead letter) that a failed batch becomes.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import redis
+import structlog
 from flask import Flask, current_app
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
@@ -17,9 +21,15 @@ import embedded_redis
 from config import Settings
 from providers.errors import QueueUnavailable
 from schemas.envelope import Envelope
+from workers import stream
+
+log = structlog.get_logger(__name__)
 
 EVENTS_QUEUE = "events"
 JOB = "workers.jobs.process_event"
+DRAIN_JOB = "workers.jobs.drain_inbox"
+#: A failed drain job is only a trace (its entries stay pending in the stream): keep it a day.
+DRAIN_FAILURE_TTL = 86_400
 #: Finished jobs linger this long, so RQ's ``unique`` refuses quick redeliveries before they
 #: reach a worker. The database unique key is the real dedup; this only saves work.
 RESULT_TTL = 300
@@ -61,21 +71,78 @@ def get_connection() -> redis.Redis:
 
 
 def enqueue_event(envelope: Envelope, settings: Settings) -> str:
-    """Put the event on its queue; returns ``accepted`` or ``duplicate`` (already queued)."""
-    ext = current_app.extensions["rq"]
-    queue: Queue = ext["events"]
+    """Append the event to the inbox stream; returns ``accepted`` or ``duplicate`` (already queued).
+
+    The durability point of the web: it returns only once Redis holds the entry. Ringing the
+    doorbell (one drain job when no drain is pending) is best effort after that: the event is
+    already safe, and the worker's maintenance drains whatever waits without a ring.
+    """
+    connection = get_connection()
+    try:
+        result = stream.append(connection, envelope)
+    except redis.RedisError as exc:
+        raise QueueUnavailable(f"event queue unavailable ({type(exc).__name__}); retry later") from None
+    if result < 0:
+        return "duplicate"
+    if result > 0:
+        try:
+            enqueue_drain(current_app.extensions["rq"]["events"], settings)
+        except redis.RedisError as exc:
+            _forget_doorbell(connection)
+            log.warning("drain.ring_failed", error=type(exc).__name__)
+    return "accepted"
+
+
+def enqueue_drain(queue: Queue, settings: Settings) -> None:
+    """One drain job. It is cheap when it finds nothing, so a spare one is harmless; no retry:
+    whatever a failed drain took stays pending in the stream and the next drain claims it."""
+    queue.enqueue(
+        DRAIN_JOB,
+        job_timeout=settings.job_timeout,
+        result_ttl=0,
+        failure_ttl=DRAIN_FAILURE_TTL,
+        description="drain the inbox stream",
+    )
+
+
+def ring(connection: redis.Redis, settings: Settings) -> bool:
+    """Ring the doorbell from a worker: a drain job unless one is already rung and pending."""
+    if not connection.set(stream.DOORBELL, "1", nx=True, ex=stream.DOORBELL_TTL):
+        return False
+    try:
+        enqueue_drain(events_queue(connection), settings)
+    except redis.RedisError:
+        _forget_doorbell(connection)
+        raise
+    return True
+
+
+def drain_if_waiting(connection: redis.Redis, settings: Settings) -> bool:
+    """The safety net the worker runs at start and every maintenance interval: if events wait in
+    the inbox (a ring was lost, a drain died, a failed batch awaits its reclaim) and no job is
+    queued, queue a drain, doorbell or not."""
+    queue = events_queue(connection)
+    if stream.depth(connection) == 0 or queue.count > 0:
+        return False
+    enqueue_drain(queue, settings)
+    return True
+
+
+def _forget_doorbell(connection: redis.Redis) -> None:
+    try:
+        connection.delete(stream.DOORBELL)
+    except redis.RedisError:
+        pass  # it expires by itself (stream.DOORBELL_TTL)
+
+
+def enqueue_single(queue: Queue, envelope: Envelope, settings: Settings) -> str:
+    """One RQ job for one event, with the configured retries and RQ's failed registry as the dead
+    letter: where a drain hands the events of a batch that failed (``workers.jobs.drain_inbox``)."""
     retry = (
         Retry(max=settings.job_retry_max, interval=list(settings.job_retry_intervals))
         if settings.job_retry_max
         else None
     )
-    registered: set[str] = ext.setdefault("registered", set())
-    # RQ re-adds the queue to its ``rq:queues`` set on every enqueue, in a MULTI/EXEC round trip
-    # of its own (11 % of web CPU in the profile, bench/README.md). Once this process has done it,
-    # that SADD goes into a pipeline that is dropped; the job itself is written and pushed by RQ's
-    # atomic unique-enqueue script, never through the pipeline. Should RQ ever queue anything else
-    # on it, the pipeline is sent, so the 2xx still means the job is in Redis.
-    sink = queue.connection.pipeline(transaction=False) if queue.name in registered else None
     try:
         queue.enqueue(
             JOB,
@@ -86,13 +153,26 @@ def enqueue_event(envelope: Envelope, settings: Settings) -> str:
             result_ttl=RESULT_TTL,
             job_timeout=settings.job_timeout,
             description=f"{envelope.provider} {envelope.event_code}",
-            pipeline=sink,
         )
-        if sink is not None and len(sink) != 1:
-            sink.execute()
     except DuplicateJobError:
         return "duplicate"
-    except redis.RedisError as exc:
-        raise QueueUnavailable(f"event queue unavailable ({type(exc).__name__}); retry later") from None
-    registered.add(queue.name)
     return "accepted"
+
+
+def enqueue_retry(queue: Queue, envelope: Envelope, settings: Settings) -> None:
+    """The one-event job that follows an attempt that failed in a batch: it runs after the first
+    retry interval with the retries that remain, exactly as RQ would have retried it."""
+    intervals = list(settings.job_retry_intervals)
+    remaining = settings.job_retry_max - 1
+    retry = Retry(max=remaining, interval=intervals[1:] or intervals) if remaining else None
+    options: dict[str, Any] = {
+        "job_id": envelope.job_id,
+        "retry": retry,
+        "result_ttl": RESULT_TTL,
+        "job_timeout": settings.job_timeout,
+        "description": f"{envelope.provider} {envelope.event_code} (retry)",
+    }
+    if intervals[0] > 0:
+        queue.enqueue_in(timedelta(seconds=intervals[0]), JOB, envelope.to_dict(), **options)
+    else:
+        queue.enqueue(JOB, envelope.to_dict(), **options)

@@ -1,0 +1,159 @@
+"""The inbox stream and its drains: many events per job and per transaction, nothing lost on the way."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from rq import Queue
+
+import db
+from db.models import EventRecord
+from tests import effects as fx
+from tests.conftest import sample
+from workers import jobs, stream
+from workers.queue import DRAIN_JOB, EVENTS_QUEUE, drain_if_waiting
+
+RAW = sample("kobana", "bank_billet.paid.json")
+
+
+def _statuses(engine: sa.Engine) -> dict[str, tuple[str, int]]:
+    with db.session_factory(engine)() as session:
+        rows = session.scalars(sa.select(EventRecord).order_by(EventRecord.id))
+        return {row.idempotency_key: (row.status, row.attempts) for row in rows}
+
+
+def _deliver_many(deliver, count: int) -> None:
+    for n in range(count):
+        assert deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": f"d-{n}"}).json["status"] == "accepted"
+
+
+def _drain_jobs(redis_conn) -> list[str]:
+    queue = Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json")
+    return [job.func_name for job in queue.get_jobs()]
+
+
+def _record_all(registry) -> None:
+    registry.handler("kobana", "bank_billet.paid")(lambda event, session: fx.record(event, session, "ledger"))
+
+
+def test_an_acknowledged_event_is_in_the_stream_and_rings_one_drain(deliver, redis_conn):
+    """The 2xx means the entry is in Redis; only the first event rings for a drain job."""
+    _deliver_many(deliver, 3)
+    assert redis_conn.xlen(stream.INBOX) == 3
+    assert _drain_jobs(redis_conn) == [DRAIN_JOB]
+
+
+def test_one_drain_stores_and_dispatches_a_whole_batch(deliver, runtime, engine, effects, registry):
+    """Five waiting events are processed by one drain job, in one go, each once."""
+    _record_all(registry)
+    _deliver_many(deliver, 5)
+    assert jobs.drain_inbox() == {"taken": 5, "processed": 5, "handed_over": 0}
+    assert set(_statuses(engine).values()) == {("processed", 1)}
+    assert len(effects()) == 5
+
+
+def test_a_drained_batch_leaves_the_stream(deliver, runtime, registry, redis_conn):
+    """Entries are acked and deleted once their batch is committed: the stream holds only what waits."""
+    _record_all(registry)
+    _deliver_many(deliver, 2)
+    jobs.drain_inbox()
+    assert redis_conn.xlen(stream.INBOX) == 0
+    assert redis_conn.xpending(stream.INBOX, stream.GROUP)["pending"] == 0
+
+
+def test_a_full_batch_rings_for_another_drain_so_a_second_worker_helps(settings, deliver, redis_conn, registry):
+    """With more waiting than a batch, the drain queues the next one before it processes its own."""
+    _record_all(registry)
+    jobs.configure(settings.replace(drain_batch=2))
+    _deliver_many(deliver, 5)
+    Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
+    assert jobs.drain_inbox()["processed"] == 2
+    assert _drain_jobs(redis_conn) == [DRAIN_JOB]
+
+
+def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(settings, deliver, engine, effects, registry, work):
+    """The batch runs again without the failing event; that one is retried alone until its retries run out."""
+
+    def ledger(event, session):
+        if event.idempotency_key == "delivery:d-1":
+            raise RuntimeError("chart of accounts missing")
+        fx.record(event, session, "ledger")
+
+    registry.handler("kobana", "bank_billet.paid")(ledger)
+    jobs.configure(settings.replace(job_retry_max=1, job_retry_intervals=(0,)))
+    _deliver_many(deliver, 3)
+    work()
+    assert _statuses(engine) == {
+        "delivery:d-0": ("processed", 1),
+        "delivery:d-1": ("failed", 2),
+        "delivery:d-2": ("processed", 1),
+    }
+    assert sorted(event_id for event_id, _handler, _code in effects()) == sorted(
+        event_id for event_id, key in _ids(engine).items() if key != "delivery:d-1"
+    )
+
+
+def _ids(engine: sa.Engine) -> dict[int, str]:
+    with db.session_factory(engine)() as session:
+        return {row.id: row.idempotency_key for row in session.scalars(sa.select(EventRecord))}
+
+
+def test_entries_a_dead_drain_took_are_claimed_by_the_next_one(
+    deliver, runtime, engine, registry, redis_conn, monkeypatch
+):
+    """A drain that read entries and died leaves them pending; once idle long enough, another drain takes them."""
+    _record_all(registry)
+    _deliver_many(deliver, 2)
+    stream.take(redis_conn, "worker-that-died", count=10, reclaim_after_ms=60_000)
+    assert jobs.drain_inbox()["taken"] == 0  # still young: perhaps a live drain holds them
+    monkeypatch.setattr(jobs, "reclaim_after_ms", lambda settings: 0)
+    assert jobs.drain_inbox()["processed"] == 2
+    assert set(_statuses(engine).values()) == {("processed", 1)}
+
+
+def test_a_batch_drained_twice_has_its_effects_once(
+    deliver, runtime, engine, effects, registry, redis_conn, monkeypatch
+):
+    """A drain that committed but died before its ack is re-run by the next: the inbox key makes it a no-op."""
+    _record_all(registry)
+    _deliver_many(deliver, 3)
+    monkeypatch.setattr(stream, "ack", lambda connection, ids: None)  # dies between commit and ack
+    jobs.drain_inbox()
+    monkeypatch.undo()
+    monkeypatch.setattr(jobs, "reclaim_after_ms", lambda settings: 0)
+    assert jobs.drain_inbox()["taken"] == 3
+    assert len(effects()) == 3 and redis_conn.xlen(stream.INBOX) == 0
+
+
+def test_waiting_events_get_a_drain_even_when_the_ring_was_lost(deliver, settings, redis_conn):
+    """The worker's maintenance queues a drain whenever events wait and no job is queued."""
+    _deliver_many(deliver, 1)
+    Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()  # the ring's job is gone
+    assert drain_if_waiting(redis_conn, settings) is True
+    assert _drain_jobs(redis_conn) == [DRAIN_JOB]
+    assert drain_if_waiting(redis_conn, settings) is False  # one is enough
+
+
+def test_a_failed_append_leaves_no_fence_so_the_provider_retry_is_accepted(deliver, redis_conn):
+    """If Redis refuses the entry (here: the stream key holds a wrong type) the answer is 503 and
+    no fence is left behind, so the provider's retry is not mistaken for a duplicate."""
+    redis_conn.set(stream.INBOX, "not a stream")
+    response = deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": "d-x"})
+    assert response.status_code == 503
+    assert redis_conn.keys(stream.FENCE + "*") == []
+    redis_conn.delete(stream.INBOX)
+    assert deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": "d-x"}).json["status"] == "accepted"
+
+
+def test_a_ring_that_fails_after_the_append_still_acknowledges(deliver, redis_conn, monkeypatch):
+    """The event is in Redis once appended; a failed drain enqueue only delays it to the next drain."""
+    from workers import queue
+
+    def refuse(*args, **kwargs):
+        import redis
+
+        raise redis.ConnectionError("connection reset")
+
+    monkeypatch.setattr(queue, "enqueue_drain", refuse)
+    assert deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": "d-y"}).status_code == 200
+    assert redis_conn.xlen(stream.INBOX) == 1
+    assert not redis_conn.exists(stream.DOORBELL)  # forgotten, so the next event rings again

@@ -1,0 +1,166 @@
+"""The inbox stream: where the web puts each event, and where drain jobs take them in batches.
+
+Why a Redis stream and not one RQ job per event: an RQ job costs the web ~0.5 ms to build and
+the worker ~3 ms of bookkeeping (registries, heartbeat, result), and one job per event means one
+database transaction per event. ``append`` is one Lua call (fence, ``XADD``, doorbell); a drain
+job (``workers.jobs.drain_inbox``, an ordinary RQ job) reads up to a batch of entries through a
+consumer group and stores them in one transaction. The stream keeps what RQ gave us:
+
+- **durable before the 2xx**: ``append`` returns only after Redis ran the script (with
+  ``appendfsync always`` the entry is on disk);
+- **crash safe**: an entry read by a drain stays in the group's pending list until it is acked
+  after its commit; entries of a drain that died are taken over (``XAUTOCLAIM``) once idle
+  longer than any live drain may run, and the inbox's unique key makes a second run a no-op;
+- **duplicates collapse at the door**: a fence key per event id answers a quick redelivery
+  ``duplicate`` without a second entry (the database's unique key remains the real dedup).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from schemas.envelope import Envelope
+
+INBOX = "webhooks:inbox"
+GROUP = "drain"
+DOORBELL = "webhooks:doorbell"
+FENCE = "webhooks:fence:"
+#: Entries that could not even be decoded (never expected: we write them): kept, not dropped.
+UNDECODABLE = "webhooks:inbox:undecodable"
+#: A fence lives as long as RQ kept a finished unique job before (``workers.queue.RESULT_TTL``).
+FENCE_TTL = 300
+#: A rung doorbell with no drain behind it (a failed ring) is forgotten after this; the worker's
+#: maintenance drains whatever is waiting regardless.
+DOORBELL_TTL = 30
+
+# Order matters. The fence is set *after* the XADD: a script that fails half way (out of memory)
+# must never leave a fence without its entry, or the provider's retry would be answered
+# "duplicate" for an event Redis does not have. Returns -1 duplicate, 1 rang the doorbell, 0 not.
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+redis.call('XADD', KEYS[2], '*', 'e', ARGV[1], 'raw', ARGV[2])
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then return 1 end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: bytes
+    envelope: Envelope
+
+
+def append(connection: redis.Redis, envelope: Envelope) -> int:
+    """Append the event; -1 if its fence says it is already queued, 1 if the doorbell was rung."""
+    script = _script(connection)
+    meta = json.dumps(envelope.to_meta(), separators=(",", ":"))
+    keys = [FENCE + envelope.job_id, INBOX, DOORBELL]
+    return int(script(keys=keys, args=[meta, envelope.raw, FENCE_TTL, DOORBELL_TTL]))
+
+
+def _script(connection: redis.Redis) -> Any:
+    # One registered script per client (redis-py runs it with EVALSHA, loading it if missing).
+    script = getattr(connection, "_webhooks_append", None)
+    if script is None:
+        script = connection.register_script(_APPEND)
+        connection._webhooks_append = script  # type: ignore[attr-defined]
+    return script
+
+
+def ensure_group(connection: redis.Redis) -> None:
+    """Create the consumer group (from the stream's start, so nothing appended before is skipped)."""
+    try:
+        connection.xgroup_create(INBOX, GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def consumer_name() -> str:
+    """One consumer per process: what a dead process left pending is claimed by name-free XAUTOCLAIM."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def take(connection: redis.Redis, consumer: str, count: int, reclaim_after_ms: int) -> list[tuple[bytes, Any]]:
+    """Up to ``count`` raw entries: first those a dead or failed drain left idle, then new ones.
+
+    The doorbell is cleared first, so an event appended from now on rings again: no entry can
+    arrive unseen between this read and the drain's end.
+    """
+    connection.delete(DOORBELL)
+    try:
+        return _take(connection, consumer, count, reclaim_after_ms)
+    except redis.ResponseError as exc:
+        if "NOGROUP" not in str(exc):
+            raise
+        ensure_group(connection)
+        return _take(connection, consumer, count, reclaim_after_ms)
+
+
+def _take(connection: redis.Redis, consumer: str, count: int, reclaim_after_ms: int) -> list[tuple[bytes, Any]]:
+    claimed = connection.xautoclaim(INBOX, GROUP, consumer, min_idle_time=reclaim_after_ms, start_id="0-0", count=count)
+    entries = list(claimed[1]) if claimed else []
+    entries = [(entry_id, fields) for entry_id, fields in entries if fields]  # None: deleted meanwhile
+    if len(entries) < count:
+        read = connection.xreadgroup(GROUP, consumer, {INBOX: ">"}, count=count - len(entries))
+        for _stream, items in read or ():
+            entries.extend(items)
+    return entries
+
+
+def decode(fields: dict[bytes, bytes]) -> Envelope:
+    return Envelope.from_meta(json.loads(fields[b"e"]), fields[b"raw"])
+
+
+def ack(connection: redis.Redis, entry_ids: list[bytes]) -> None:
+    """Acknowledge and delete: the stream only ever holds what is not yet stored."""
+    if not entry_ids:
+        return
+    pipe = connection.pipeline(transaction=True)
+    pipe.xack(INBOX, GROUP, *entry_ids)
+    pipe.xdel(INBOX, *entry_ids)
+    pipe.execute()
+
+
+def set_aside(connection: redis.Redis, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+    """Keep an entry that cannot be decoded where an operator finds it, then ack it."""
+    pipe = connection.pipeline(transaction=True)
+    pipe.rpush(UNDECODABLE, json.dumps({k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()}))
+    pipe.xack(INBOX, GROUP, entry_id)
+    pipe.xdel(INBOX, entry_id)
+    pipe.execute()
+
+
+def depth(connection: redis.Redis) -> int:
+    """Events in the inbox not yet stored (waiting or being drained)."""
+    return int(connection.xlen(INBOX))
+
+
+def oldest_age(connection: redis.Redis, now: float) -> float:
+    """Seconds since the oldest entry still in the inbox was appended (0 if empty)."""
+    first = connection.xrange(INBOX, count=1)
+    if not first:
+        return 0.0
+    millis = int(first[0][0].split(b"-")[0])
+    return max(0.0, now - millis / 1000)
+
+
+def forget_idle_consumers(connection: redis.Redis, idle_ms: int = 3_600_000) -> int:
+    """Drop consumers with nothing pending that have been idle an hour (dead worker processes)."""
+    dropped = 0
+    try:
+        consumers = connection.xinfo_consumers(INBOX, GROUP)
+    except redis.ResponseError:
+        return 0
+    for info in consumers:
+        if int(info.get("pending", 0)) == 0 and int(info.get("idle", 0)) > idle_ms:
+            connection.xgroup_delconsumer(INBOX, GROUP, info["name"])
+            dropped += 1
+    return dropped
