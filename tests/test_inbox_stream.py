@@ -157,3 +157,43 @@ def test_a_ring_that_fails_after_the_append_still_acknowledges(deliver, redis_co
     assert deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": "d-y"}).status_code == 200
     assert redis_conn.xlen(stream.INBOX) == 1
     assert not redis_conn.exists(stream.DOORBELL)  # forgotten, so the next event rings again
+
+
+def _batch_recorder(registry, calls: list[int], fail_key: str | None = None):
+    def ledger(event, session):
+        if event.idempotency_key == fail_key:
+            raise RuntimeError("chart of accounts missing")
+        fx.record(event, session, "ledger")
+
+    def ledger_many(events, session):
+        calls.append(len(events))
+        for event in events:
+            ledger(event, session)
+
+    ledger.many = ledger_many
+    registry.handler("kobana", "bank_billet.paid")(ledger)
+
+
+def test_a_handler_with_a_batch_form_is_called_once_for_the_whole_batch(deliver, runtime, engine, effects, registry):
+    """The ledger's batch form gets all four events in one call, in order; each still counts as handled once."""
+    calls: list[int] = []
+    _batch_recorder(registry, calls)
+    _deliver_many(deliver, 4)
+    jobs.drain_inbox()
+    assert calls == [4]
+    assert set(_statuses(engine).values()) == {("processed", 1)} and len(effects()) == 4
+
+
+def test_a_failing_batch_form_is_rerun_per_event_to_isolate_the_failing_event(
+    settings, deliver, engine, effects, registry, work
+):
+    """A batch form that raises names no event: the batch runs again one call per event, and only the culprit fails."""
+    calls: list[int] = []
+    _batch_recorder(registry, calls, fail_key="delivery:d-2")
+    jobs.configure(settings.replace(job_retry_max=0))
+    _deliver_many(deliver, 4)
+    work()
+    assert calls == [4, 3]  # the whole batch, then the batch without the culprit
+    statuses = _statuses(engine)
+    assert statuses.pop("delivery:d-2") == ("failed", 1)
+    assert set(statuses.values()) == {("processed", 1)} and len(effects()) == 3

@@ -165,14 +165,19 @@ def _store_and_dispatch(
     letter), and the rest of the batch runs again without it. Any other failure (the database,
     a deadlock) counts no attempt: each event of the batch gets its own job at once.
     """
-    pending, handed_over = list(items), 0
-    for _ in range(MAX_ISOLATED_FAILURES + 1):
+    pending, handed_over, use_many = list(items), 0, True
+    for _ in range(MAX_ISOLATED_FAILURES + 2):
         try:
-            return list(zip((e for e, _ in pending), inbox.process_batch(rt.engine, pending), strict=True)), handed_over
+            outcomes = inbox.process_batch(rt.engine, pending, use_many=use_many)
+            return list(zip((e for e, _ in pending), outcomes, strict=True)), handed_over
+        except inbox.BatchFormFailed as exc:
+            log.info("drain.batch_form_failed", events=len(pending), error=inbox.error_text(exc))
+            use_many = False  # again, one call per event, to find the event that fails
         except inbox.BatchItemFailed as exc:
             envelope, _payload = pending.pop(exc.index)
             _retry_later(rt, connection, envelope, exc.failure)
             handed_over += 1
+            use_many = True
         except Exception as exc:
             log.warning("drain.batch_failed", events=len(pending), error=inbox.error_text(exc))
             break
