@@ -23,9 +23,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, select, tuple_, update
+from sqlalchemy import Engine, bindparam, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
+from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from db import utc
 from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
@@ -186,7 +187,7 @@ def process_batch(
         with session.begin():
             rows = lock_many(session, {(e.provider, e.idempotency_key) for e, _ in items})
             outcomes: list[Outcome | None] = [None] * len(items)
-            todo: list[tuple[int, EventRecord, Event, list[Handler]]] = []
+            todo: list[_Todo] = []
             claimed: set[int] = set()
             for index, (envelope, payload) in enumerate(items):
                 row = rows[(envelope.provider, envelope.idempotency_key)]
@@ -197,53 +198,110 @@ def process_batch(
                 else:
                     claimed.add(row.id)
                     found = lookup(row.provider, row.event_code, row.original_code)
-                    todo.append((index, row, to_event(row, payload), found))
+                    event = _event(row, payload, envelope.raw)
+                    todo.append((index, row, event, found, log_context(envelope)))
             _run_batch_handlers(session, todo, use_many)
             now = datetime.now(UTC)
-            for index, row, _event, found in todo:
-                row.status = PROCESSED if found else IGNORED
-                row.handlers = [handler_name(fn) for fn in found]
-                row.attempts += 1
-                row.last_error = None
-                row.processed_at = now
-                outcomes[index] = Outcome(row.id, row.status, tuple(row.handlers))
-            session.flush()
+            marks = []
+            for index, row, _, found, _ in todo:
+                names = [handler_name(fn) for fn in found]
+                status = PROCESSED if found else IGNORED
+                marks.append({"b_id": row.id, "status": status, "handlers": names, "attempts": row.attempts + 1,
+                              "last_error": None, "processed_at": now})  # fmt: skip
+                outcomes[index] = Outcome(row.id, status, tuple(names))
+            if marks:
+                session.connection().execute(_MARK_PROCESSED, marks)
             return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _run_batch_handlers(
-    session: Session, todo: list[tuple[int, EventRecord, Event, list[Handler]]], use_many: bool
-) -> None:
-    by_handler: dict[Handler, list[tuple[int, Event]]] = {}
-    for index, _row, event, found in todo:
+_EVENTS = EventRecord.__table__
+#: One executemany marks a batch's rows (the ORM would flush them one UPDATE per row).
+_MARK_PROCESSED = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("status"),
+        handlers=bindparam("handlers", type_=_EVENTS.c.handlers.type),
+        attempts=bindparam("attempts"),
+        last_error=bindparam("last_error"),
+        processed_at=bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
+    )
+)
+
+
+def _event(row: Any, payload: dict[str, Any], raw: bytes) -> Event:
+    return Event(
+        id=row.id,
+        provider=row.provider,
+        event_code=row.event_code,
+        original_code=row.original_code,
+        idempotency_key=row.idempotency_key,
+        occurred_at=utc(row.occurred_at),
+        received_at=utc(row.received_at) or datetime.now(UTC),
+        payload=payload,
+        raw=raw,
+    )
+
+
+def log_context(envelope: Envelope) -> dict[str, Any]:
+    """What every worker line about an event carries: the same ids the web logged when it acknowledged it."""
+    return {
+        "event_id": envelope.job_id,
+        "request_id": envelope.request_id,
+        "provider": envelope.provider,
+        "event_code": envelope.event_code,
+        "idempotency_key": envelope.idempotency_key,
+    }
+
+
+_Todo = tuple[int, Any, Event, list[Handler], dict[str, Any]]  # index, locked row, event, handlers, log context
+
+
+def _run_batch_handlers(session: Session, todo: list[_Todo], use_many: bool) -> None:
+    by_handler: dict[Handler, list[tuple[int, Event, dict[str, Any]]]] = {}
+    for index, _row, event, found, context in todo:
         for fn in found:
-            by_handler.setdefault(fn, []).append((index, event))
+            by_handler.setdefault(fn, []).append((index, event, context))
     for fn, members in by_handler.items():
         name = handler_name(fn)
         many = getattr(fn, "many", None) if use_many else None
         if many is not None and len(members) > 1:
             try:
-                many([event for _, event in members], session)
+                many([event for _, event, _ in members], session)
             except Exception as exc:
                 raise BatchFormFailed(name, exc) from exc
             continue
-        for index, event in members:
+        for index, event, context in members:
+            bind_contextvars(**context, log_id=event.id)
             try:
                 fn(event, session)
             except Exception as exc:
                 raise BatchItemFailed(index, HandlerFailed(name, event.id, exc)) from exc
+            finally:
+                unbind_contextvars(*context, "log_id")
 
 
-def lock_many(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], EventRecord]:
-    """The rows of ``keys``, locked in id order until the transaction ends (FOR UPDATE)."""
+def lock_many(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """What dispatch needs of the rows of ``keys`` (not their bodies or payloads, which the batch
+    already holds), locked in id order until the transaction ends (FOR UPDATE)."""
+    c = _EVENTS.c
     query = (
-        select(EventRecord)
-        .where(tuple_(EventRecord.provider, EventRecord.idempotency_key).in_(sorted(keys)))
-        .order_by(EventRecord.id)
+        select(
+            c.id,
+            c.provider,
+            c.idempotency_key,
+            c.event_code,
+            c.original_code,
+            c.status,
+            c.attempts,
+            c.occurred_at,
+            c.received_at,
+        )  # fmt: skip
+        .where(tuple_(c.provider, c.idempotency_key).in_(sorted(keys)))
+        .order_by(c.id)
         .with_for_update()
-        .execution_options(populate_existing=True)
     )
-    return {(row.provider, row.idempotency_key): row for row in session.scalars(query)}
+    return {(row.provider, row.idempotency_key): row for row in session.connection().execute(query)}
 
 
 def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, final_attempt: bool) -> None:
