@@ -197,3 +197,31 @@ def test_a_failing_batch_form_is_rerun_per_event_to_isolate_the_failing_event(
     statuses = _statuses(engine)
     assert statuses.pop("delivery:d-2") == ("failed", 1)
     assert set(statuses.values()) == {("processed", 1)} and len(effects()) == 3
+
+
+def test_batches_shrink_so_slow_handlers_finish_well_inside_the_job_timeout(settings):
+    """At 200 ms per event and a 30 s timeout a drain takes 50 events (10 s), not 200 (40 s, killed)."""
+    pace = jobs.Pace()
+    slow = settings.replace(job_timeout=30, drain_batch=200)
+    assert pace.batch(slow) == 200  # nothing measured yet
+    pace.observe(0.2)
+    assert pace.batch(slow) == 50
+    pace.observe(0.0005)
+    assert 50 < pace.batch(slow) <= 200  # recovers as handlers get fast again, never past DRAIN_BATCH
+
+
+def test_a_drain_that_times_out_hands_its_events_to_their_own_jobs(deliver, runtime, registry, redis_conn, monkeypatch):
+    """RQ's job timeout interrupting a batch is a batch failure: each event gets its own job, nothing stays behind."""
+    from rq.timeouts import JobTimeoutException
+
+    from workers import inbox
+
+    def too_slow(*args, **kwargs):
+        raise JobTimeoutException("Task exceeded maximum timeout value (30 seconds)")
+
+    _record_all(registry)
+    _deliver_many(deliver, 3)
+    monkeypatch.setattr(inbox, "process_batch", too_slow)
+    assert jobs.drain_inbox() == {"taken": 3, "processed": 0, "handed_over": 3}
+    assert redis_conn.xlen(stream.INBOX) == 0
+    assert sorted(_drain_jobs(redis_conn)) == [DRAIN_JOB] + ["workers.jobs.process_event"] * 3

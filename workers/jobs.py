@@ -115,7 +115,7 @@ def drain_inbox() -> dict[str, int]:
     rt = runtime()
     job = get_current_job()
     connection = job.connection if job is not None else queue.connect(rt.settings)
-    batch = rt.settings.drain_batch
+    batch = _pace.batch(rt.settings)
     taken = stream.take(connection, stream.consumer_name(), batch, reclaim_after_ms(rt.settings))
     if len(taken) >= batch:
         queue.ring(connection, rt.settings)
@@ -133,6 +133,7 @@ def drain_inbox() -> dict[str, int]:
     outcomes, handed_over = _store_and_dispatch(rt, connection, items)
     stream.ack(connection, [entry.id for entry in entries])
     seconds = (time.perf_counter() - started) / len(items)
+    _pace.observe(seconds)
     for envelope, outcome in outcomes:
         metrics.event_finished(envelope.provider, envelope.event_code, outcome.status, seconds)
         log.info(
@@ -148,6 +149,32 @@ def drain_inbox() -> dict[str, int]:
         )
     return {"taken": len(taken), "processed": len(outcomes), "handed_over": handed_over}
 
+
+class Pace:
+    """Sizes batches so a drain ends well inside its job timeout, whatever the handlers cost.
+
+    A batch of 200 events whose handlers take 200 ms each would need 40 s; past ``JOB_TIMEOUT``
+    RQ kills the drain, its entries wait to be claimed, and the next drain of the same size dies
+    the same way. So each process keeps a moving average of seconds per event and takes at most
+    what fits in a third of the timeout. A drain that times out still counts: the timeout error
+    is caught like any batch failure (each event gets its own job) and its pace is observed.
+    """
+
+    def __init__(self) -> None:
+        self.seconds_per_event: float | None = None
+
+    def batch(self, settings: Settings) -> int:
+        if not self.seconds_per_event:
+            return settings.drain_batch
+        fits = int(settings.job_timeout / 3 / self.seconds_per_event)
+        return max(1, min(settings.drain_batch, fits))
+
+    def observe(self, seconds_per_event: float) -> None:
+        previous = self.seconds_per_event
+        self.seconds_per_event = seconds_per_event if previous is None else 0.7 * previous + 0.3 * seconds_per_event
+
+
+_pace = Pace()
 
 #: Handler failures one drain isolates by re-running the rest of its batch; past this, the
 #: remaining events each get their own job (a batch full of failures must not cost O(n²)).
