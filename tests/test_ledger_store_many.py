@@ -112,7 +112,7 @@ def test_a_shuffled_month_in_batches_leaves_exactly_what_record_leaves(engine, t
     empty_ledger(engine)
     for start in range(0, len(events), 200):  # the worker's batch size
         with sessions.begin() as session:
-            store.record_many(session, facts_of(events[start : start + 200]))
+            keep_ledger.many(events[start : start + 200], session)  # what the worker calls per batch
     assert ledger_content(engine) == one_by_one
 
     empty_ledger(engine)
