@@ -27,7 +27,25 @@ def keep_ledger(event: Event, session: Session) -> None:
     """Record what ``event`` says about its money objects and refold them."""
     if not enabled(session):
         return
-    source = Source(
+    store.record(session, facts_from(_source(event)))
+
+
+def keep_ledger_many(events: list[Event], session: Session) -> None:
+    """``keep_ledger`` for each event of a batch, through one ``store.record_many`` call.
+
+    The worker calls ``fn.many(events, session)`` once per drained batch for a handler that has
+    one: a constant number of statements per batch instead of about seven per event.
+    """
+    if not events or not enabled(session):
+        return
+    store.record_many(session, [fact for event in events for fact in facts_from(_source(event))])
+
+
+keep_ledger.many = keep_ledger_many  # type: ignore[attr-defined]
+
+
+def _source(event: Event) -> Source:
+    return Source(
         provider=event.provider,
         event_code=event.event_code,
         payload=event.payload,
@@ -36,7 +54,6 @@ def keep_ledger(event: Event, session: Session) -> None:
         occurred_at=event.occurred_at,
         received_at=event.received_at,
     )
-    store.record(session, facts_from(source))
 
 
 def enabled(session: Session) -> bool:
