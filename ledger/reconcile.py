@@ -179,9 +179,7 @@ class _Links:
         return None
 
 
-def discrepancies_of(
-    state: ObjectState, links: _Links, as_of: datetime, pending_after: timedelta
-) -> list[Discrepancy]:
+def discrepancies_of(state: ObjectState, links: _Links, as_of: datetime, pending_after: timedelta) -> list[Discrepancy]:
     out: list[Discrepancy] = []
 
     def flag(kind: str, expected: Decimal, actual: Decimal, ids: Iterable[Any] = (), note: str = "") -> None:

@@ -26,10 +26,19 @@ webhooks_cli = AppGroup("webhooks", help="Send signed test webhooks, as the prov
 @click.argument("provider", type=click.Choice(sorted(sender.SENDERS)))
 @click.argument("event")
 @click.option("--url", help="Base URL of the service. Default: http://127.0.0.1:$PORT (8000).")
-@click.option("--file", "body_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Send this body instead of the event's template.")
-@click.option("--count", default=1, show_default=True, type=click.IntRange(1, 100_000),
-              help="How many events to send, each with fresh identifiers.")
+@click.option(
+    "--file",
+    "body_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Send this body instead of the event's template.",
+)
+@click.option(
+    "--count",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="How many events to send, each with fresh identifiers.",
+)
 @click.option("--as-is", is_flag=True, help="Send the body byte for byte (no fresh ids: repeats are duplicates).")
 def send(provider: str, event: str, url: str | None, body_file: Path | None, count: int, as_is: bool) -> None:
     """Build a realistic EVENT body, sign it like PROVIDER with the configured secret, POST it."""

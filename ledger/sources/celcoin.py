@@ -35,8 +35,10 @@ def _unpack(src: Source) -> tuple[Mapping[str, Any], str | None, Any]:
         when = parse_timestamp(ci_get(legacy, "createdTimestamp", "CreateTimestamp"), naive_tz=BRT)
         return legacy, status, when
     body = payload.get("body")
-    return (body if isinstance(body, Mapping) else {}), payload.get("status"), parse_timestamp(
-        payload.get("createTimestamp")
+    return (
+        (body if isinstance(body, Mapping) else {}),
+        payload.get("status"),
+        parse_timestamp(payload.get("createTimestamp")),
     )
 
 

@@ -119,9 +119,7 @@ def boleto(
         item["bank_billet_id"] = ident
     body["event_code"] = event_code
     body["webhook"]["first_try"] = kobana_time(updated)
-    body["changes"] = (
-        {"status": ["opened", status], "paid_amount_cents": [None, int(paid * 100)]} if payments else {}
-    )
+    body["changes"] = {"status": ["opened", status], "paid_amount_cents": [None, int(paid * 100)]} if payments else {}
     if status == "canceled":
         body["changes"] = {"status": ["opened", "canceled"]}
     return body

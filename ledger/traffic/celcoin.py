@@ -120,5 +120,3 @@ def _reversal_out(gen: Gen, original: dict[str, Any]) -> None:
             "returnIdentification": "D" + gen.hex(31)}  # fmt: skip
     gen.celcoin(expect, "pix-reversal-out", at, "CONFIRMED", body)
     expect.settled = amount
-
-
