@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
-from marshmallow import INCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, RAISE, Schema, ValidationError, fields, validate
 
 
 class Lenient(Schema):
@@ -12,6 +13,31 @@ class Lenient(Schema):
 
     class Meta:
         unknown = INCLUDE
+
+    def _deserialize(  # type: ignore[override]
+        self,
+        data: Any,
+        *,
+        error_store: Any,
+        many: bool = False,
+        partial: Any = None,
+        unknown: str = RAISE,
+        index: int | None = None,
+    ) -> Any:
+        """``INCLUDE`` with the unknown keys copied in C rather than one by one.
+
+        marshmallow's ``INCLUDE`` walks every key of the body in Python to find the undeclared
+        ones (a Kobana ``object`` has 160): a fifth of the load. The declared fields are
+        deserialized and validated exactly as before (``EXCLUDE`` only skips that walk), then laid
+        over a copy of the input: the same mapping ``INCLUDE`` builds, since no field here renames
+        its key (``data_key``/``attribute``; checked in tests). Errors are the same too.
+        """
+        if unknown == INCLUDE and not many and type(data) is dict:
+            loaded = super()._deserialize(data, error_store=error_store, partial=partial, unknown=EXCLUDE, index=index)
+            return {**data, **loaded}
+        return super()._deserialize(
+            data, error_store=error_store, many=many, partial=partial, unknown=unknown, index=index
+        )
 
 
 #: No payment is a trillion reais; past this an "amount" is an exponent bomb (``1e999999999`` parses
@@ -32,8 +58,6 @@ def identifier(required: bool = False) -> fields.Field:
 
 
 def _scalar(value: object) -> None:
-    from marshmallow import ValidationError
-
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValidationError("must be a string or an integer")
     if isinstance(value, str) and not 0 < len(value) <= 200:
