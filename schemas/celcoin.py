@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from schemas.common import CODE, Lenient, money
+from schemas.common import CODE, Lenient, Text, money
 
 
 class BaasBodySchema(Lenient):
@@ -16,19 +16,19 @@ class BaasBodySchema(Lenient):
 
 
 class BaasSchema(Lenient):
-    entity = fields.String(required=True, validate=CODE)
-    createTimestamp = fields.String(load_default=None, allow_none=True)  # noqa: N815 - Celcoin's name
-    status = fields.String(load_default=None, allow_none=True)
+    entity = Text(required=True, validate=CODE)
+    createTimestamp = Text(load_default=None, allow_none=True)  # noqa: N815 - Celcoin's name
+    status = Text(load_default=None, allow_none=True)
     body = fields.Nested(BaasBodySchema, required=True)
 
 
 class LegacyStatusSchema(Lenient):
     StatusId = fields.Integer(load_default=None, allow_none=True)  # noqa: N815
-    Description = fields.String(load_default=None, allow_none=True)  # noqa: N815
+    Description = Text(load_default=None, allow_none=True)  # noqa: N815
 
 
 class LegacyBodySchema(Lenient):
-    TransactionType = fields.String(required=True, validate=CODE)  # noqa: N815
+    TransactionType = Text(required=True, validate=CODE)  # noqa: N815
     Amount = money()  # noqa: N815
     StatusCode = fields.Nested(LegacyStatusSchema, load_default=None, allow_none=True)  # noqa: N815
 
@@ -38,7 +38,7 @@ class LegacyPixSchema(Lenient):
 
 
 class WebhookIdSchema(Lenient):
-    webhookId = fields.String(required=True, validate=lambda s: 0 < len(s) <= 200)  # noqa: N815
+    webhookId = Text(required=True, validate=lambda s: 0 < len(s) <= 200)  # noqa: N815
     body = fields.Dict(required=True)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import fields, pre_load
 
-from schemas.common import CODE, Lenient, identifier, money
+from schemas.common import CODE, Lenient, Text, identifier, money
 
 
 class PaymentSchema(Lenient):
@@ -32,17 +32,17 @@ class ObjectSchema(Lenient):
 
 class WebhookSchema(Lenient):
     id = identifier()
-    url = fields.String(load_default=None, allow_none=True)
-    first_try = fields.String(load_default=None, allow_none=True)
+    url = Text(load_default=None, allow_none=True)
+    first_try = Text(load_default=None, allow_none=True)
 
 
 class KobanaSchema(Lenient):
-    event_code = fields.String(required=True, validate=CODE)
+    event_code = Text(required=True, validate=CODE)
     webhook = fields.Nested(WebhookSchema, load_default=None, allow_none=True)
     object = fields.Nested(ObjectSchema, load_default=None, allow_none=True)
     changes = fields.Dict(load_default=dict, allow_none=True)
     errors = fields.Raw(load_default=None, allow_none=True)
-    occurred_at = fields.String(load_default=None, allow_none=True)
+    occurred_at = Text(load_default=None, allow_none=True)
 
     @pre_load
     def _from_seed_envelope(self, data: Any, **_: Any) -> Any:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from schemas.common import CODE, Lenient, identifier, money
+from schemas.common import CODE, Lenient, Text, identifier, money
 
 
 class DataSchema(Lenient):
@@ -13,11 +13,11 @@ class DataSchema(Lenient):
 
 
 class TransfeeraSchema(Lenient):
-    id = fields.String(required=True, validate=lambda s: 0 < len(s) <= 200)
-    version = fields.String(load_default=None, allow_none=True)
-    account_id = fields.String(load_default=None, allow_none=True)
-    object = fields.String(required=True, validate=CODE)
-    date = fields.String(load_default=None, allow_none=True)
+    id = Text(required=True, validate=lambda s: 0 < len(s) <= 200)
+    version = Text(load_default=None, allow_none=True)
+    account_id = Text(load_default=None, allow_none=True)
+    object = Text(required=True, validate=CODE)
+    date = Text(load_default=None, allow_none=True)
     data = fields.Nested(DataSchema, required=True)
 
 

@@ -7,7 +7,11 @@ import logging
 
 import pytest
 import structlog
+from hypothesis import HealthCheck, given
+from hypothesis import settings as settings_
+from hypothesis import strategies as st
 
+import logconfig
 from config import Settings
 from logconfig import configure_logging, mask_text
 from tests.conftest import CELCOIN_PASSWORD, KOBANA_SECRET, basic, kobana_signature, sample
@@ -102,3 +106,25 @@ def test_the_quarantine_view_shows_no_full_document(app, deliver, work, engine, 
         assert needle not in listed.output + shown.output
     revealed = runner.invoke(args=["events", "show", "--reveal", str(event["id"])])
     assert "987.654.321-00" in revealed.output  # an operator repairing the body can still ask for it
+
+
+def _mask_text_full_path(text: str) -> str:
+    """``mask_text`` without its shortcut: every replacement and substitution, always."""
+    for secret in logconfig._known_secrets:
+        text = text.replace(secret, logconfig.MASK)
+    text = logconfig._CREDENTIAL.sub(lambda m: f"{m[1]} {logconfig.MASK}", text)
+    text = logconfig._CNPJ.sub(lambda m: f"**.***.***/****-{m[1]}", text)
+    return logconfig._CPF.sub(lambda m: f"***.***.***-{m[1]}", text)
+
+
+_PIECES = st.sampled_from(
+    [KOBANA_SECRET, CELCOIN_PASSWORD, "Basic ", "bearer ", "Token\t", "Y2VsY29p", "123", ".", "-", "/", "0001", "99"]
+)
+
+
+@settings_(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(_PIECES, st.text(max_size=8)), max_size=12).map("".join))
+def test_mask_text_shortcut_never_changes_the_result(settings, text):
+    """Text the one-search shortcut returns untouched is text the full path would not change."""
+    configure_logging(settings)
+    assert mask_text(text) == _mask_text_full_path(text)
