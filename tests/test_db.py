@@ -65,3 +65,16 @@ def test_payload_amounts_are_stored_as_exact_strings(engine: sa.Engine):
     with sessions() as session:
         stored = session.scalars(sa.select(EventRecord)).one()
     assert stored.payload == {"amount": "1234567890.0000001"}
+
+
+def test_stored_bodies_are_compressed_with_lz4_on_postgresql(deliver, work, engine):
+    """A stored Kobana body (7 KB) is TOAST-compressed with lz4, not pglz (a quarter of PostgreSQL's CPU per event)."""
+    from tests.conftest import sample
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("TOAST compression is PostgreSQL's")
+    deliver.kobana(sample("kobana", "bank_billet.paid.json"))
+    work()
+    with engine.connect() as conn:
+        methods = conn.execute(sa.text("SELECT pg_column_compression(raw), pg_column_compression(payload) FROM events"))
+        assert methods.one() == ("lz4", "lz4")
