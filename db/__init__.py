@@ -53,10 +53,16 @@ def dumps(value: Any) -> str:
     return json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True)
 
 
+def column_dumps(value: Any) -> str:
+    """JSON for JSON columns: as ``dumps`` but keys in their own order (sorting cost ~30 % of the
+    encoding of a 7 KB payload; JSONB orders keys itself, and CLI output goes through ``dumps``)."""
+    return json.dumps(value, default=_json_default, ensure_ascii=False)
+
+
 def engine_from(settings: Settings, **overrides: Any) -> Engine:
     """Build the process's engine. Create it once per process and share it (it owns the pool)."""
     url = database_url(settings)
-    options: dict[str, Any] = {"json_serializer": dumps, "pool_pre_ping": True}
+    options: dict[str, Any] = {"json_serializer": column_dumps, "pool_pre_ping": True}
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
