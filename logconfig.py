@@ -144,12 +144,13 @@ def configure_logging(settings: Settings) -> None:
         foreign_pre_chain=shared_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    # Nothing renders the caller's file and line, thread or process names (the renderers print the
-    # event dict), yet stdlib logging gathers them for every record: a frame walk (structlog's
-    # findCaller) and three lookups per line, twice per structlog line since ProcessorFormatter
-    # copies the record. The logging HOWTO's "Optimization" section names these switches.
+    # Nothing renders the caller's file and line or the thread names (the renderers print the event
+    # dict), yet stdlib logging gathers them for every record: a frame walk (structlog's findCaller)
+    # and two lookups per line, twice per structlog line since ProcessorFormatter copies the record.
+    # The logging HOWTO's "Optimization" section names these switches. The process id stays (cheap,
+    # and gunicorn's own format prints it should its handlers ever be used).
     logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    logging.logThreads = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()

@@ -56,6 +56,10 @@ def _decimal(text: str) -> Decimal:
     return value
 
 
+#: One decoder for every body: ``json.loads`` with these options builds a decoder and its scanner per call.
+_DECODER = json.JSONDecoder(parse_float=_decimal, parse_constant=_reject_constant)
+
+
 def parse_json_object(raw: bytes) -> dict[str, Any]:
     """Parse a JSON object with every non-integer number as ``Decimal`` (money is never a float).
 
@@ -63,7 +67,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     ``Invalid`` (so the authentic body is quarantined) instead of an exception escaping.
     """
     try:
-        value = json.loads(raw.decode("utf-8-sig"), parse_float=_decimal, parse_constant=_reject_constant)
+        value = _DECODER.decode(raw.decode("utf-8-sig"))
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise Invalid(f"body is not valid JSON: {type(exc).__name__}") from None
     if not isinstance(value, dict):

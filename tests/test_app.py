@@ -154,3 +154,17 @@ def test_provider_signers_produce_what_the_door_accepts(deliver, settings):
     )
     assert kobana.sign(raw, KOBANA_SECRET.encode())["X-Kobana-Signature"] == kobana_signature(raw)
     assert celcoin.sign(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode())["Authorization"] == basic()
+
+
+@pytest.mark.parametrize("status", ["accepted", "duplicate", "quarantined", "ping"])
+def test_the_answer_is_byte_for_byte_what_jsonify_sends(app, status):
+    """The view builds its 200 itself (cheaper); a client sees exactly what jsonify would send."""
+    from flask import jsonify
+
+    import webhooks
+
+    with app.app_context():
+        expected = jsonify(status=status, id="kobana-0123abc_-")
+    got = webhooks._answer(status, "kobana-0123abc_-")
+    assert got.get_data() == expected.get_data()
+    assert got.headers == expected.headers
