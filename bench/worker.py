@@ -5,9 +5,10 @@ The backlog is made of distinct ``bank_billet.paid`` events put on the queue thr
 per event, as a month-end burst does). A throughput round starts ``python -m workers``
 processes, lets them run 8 s past their first processed event, and stops them; the rate comes
 from the rows themselves, events processed after the first batch divided by (last processed_at -
-first processed_at), so start-up is not counted. The drain round empties a fresh backlog to the last event and is timed wall-clock
-from starting the workers, start-up included. Every round checks one processed row, one
-distinct key and one ledger fact per event (exactly-once is not traded for speed).
+first processed_at), so start-up is not counted. The drain round empties a fresh backlog to the
+last event and is timed wall-clock from starting the workers, start-up included. Every round
+checks one processed row, one distinct key and one ledger fact per event (exactly-once is not
+traded for speed).
 
 Growth compares two PostgreSQL schemas prepared once, one empty and one holding 1,000,000
 events (and as many ledger objects and facts) bulk-inserted with SQL, in alternating rounds.
@@ -206,8 +207,8 @@ class Rounds:
         span = (last_at - first_at).total_seconds() if first_at and last_at else float("nan")
         # A drained batch shares one processed_at, so the first batch's events took no measured time:
         # count only the events after it (with one job per event this was count - 1).
-        at_first = int(store.query("SELECT count(*) FROM events WHERE id > %s AND processed_at = %s", first_id, first)[0])
-        rate = (count - at_first) / span if span and span > 0 else float("nan")
+        at_first = store.query("SELECT count(*) FROM events WHERE id > %s AND processed_at = %s", first_id, first)[0]
+        rate = (count - int(at_first)) / span if span and span > 0 else float("nan")
         if rate == rate:
             self.best_rate = max(self.best_rate, rate)
         # Every event taken off the queue is processed once: one row, one ledger fact, no duplicate.
