@@ -225,3 +225,16 @@ def test_a_drain_that_times_out_hands_its_events_to_their_own_jobs(deliver, runt
     assert jobs.drain_inbox() == {"taken": 3, "processed": 0, "handed_over": 3}
     assert redis_conn.xlen(stream.INBOX) == 0
     assert sorted(_drain_jobs(redis_conn)) == [DRAIN_JOB] + ["workers.jobs.process_event"] * 3
+
+
+def test_the_event_log_keeps_the_raw_body_and_no_second_parsed_copy(deliver, runtime, registry, engine):
+    """The raw bytes are the record; ``events show`` derives the payload from them with the provider's code."""
+    from workers.cli import payload_of
+
+    _record_all(registry)
+    _deliver_many(deliver, 1)
+    jobs.drain_inbox()
+    with db.session_factory(engine)() as session:
+        row = session.scalars(sa.select(EventRecord)).one()
+        assert (row.raw, row.payload) == (RAW, None)
+        assert payload_of(row)["object"]["paid_amount"] == "349.9"  # exact, from the raw body

@@ -67,6 +67,23 @@ def summary(row: EventRecord) -> dict[str, Any]:
     return out
 
 
+def payload_of(row: EventRecord) -> Any:
+    """The validated payload, derived from the stored raw body by the provider's own code (rows
+    written before payloads stopped being stored keep theirs); None if the body does not validate."""
+    if row.payload is not None:
+        return row.payload
+    from marshmallow import ValidationError
+
+    from db import dumps
+    from providers.errors import Invalid
+    from workers.replay import revalidate
+
+    try:
+        return json.loads(dumps(revalidate(row).payload))  # Decimal as exact strings, as stored JSON was
+    except (Invalid, ValidationError):  # quarantined or no longer valid: the raw text says what arrived
+        return None
+
+
 def detail(row: EventRecord, reveal: bool = False) -> dict[str, Any]:
     """Everything about one event, as ``events show`` prints it.
 
@@ -80,7 +97,7 @@ def detail(row: EventRecord, reveal: bool = False) -> dict[str, Any]:
     if not reveal:
         return {
             **detail(row, reveal=True),
-            "payload": mask_value(row.payload),
+            "payload": mask_value(payload_of(row)),
             "raw_text": mask_text(raw_text) if raw_text is not None else None,
             "raw_base64": None,
         }
@@ -93,7 +110,7 @@ def detail(row: EventRecord, reveal: bool = False) -> dict[str, Any]:
         "request_id": row.request_id,
         "handlers": row.handlers or [],
         "validation_errors": row.validation_errors,
-        "payload": row.payload,
+        "payload": payload_of(row),
         "raw_text": raw_text,
         "raw_base64": base64.b64encode(row.raw).decode("ascii"),
     }

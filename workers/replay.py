@@ -72,7 +72,7 @@ def replay(
         if row.status not in (RECEIVED, FAILED, QUARANTINED) and not force:
             return ReplayResult(event_id, "refused", f"status is {row.status}; use --force to run its handlers again")
         try:
-            described = _revalidate(row)
+            described = revalidate(row)
         except (Invalid, ValidationError) as exc:
             row.validation_errors = exc.errors if isinstance(exc, Invalid) else exc.messages
             return ReplayResult(event_id, "quarantined" if row.status == QUARANTINED else "invalid", error_text(exc))
@@ -92,7 +92,8 @@ def replay(
         return ReplayResult(event_id, outcome.status, handlers=outcome.handlers, job_id=job_id)
 
 
-def _revalidate(row: EventRecord) -> Described:
+def revalidate(row: EventRecord) -> Described:
+    """Parse and validate the stored raw body again, with its delivery headers (``events show``, replay)."""
     provider = PROVIDERS[row.provider]
     return describe(provider, _headers(row.provider, row.delivery or {}), row.raw, row.content_type, row.entity)
 
@@ -118,7 +119,6 @@ def _fill_from_quarantine(session: Session, row: EventRecord, described: Describ
     row.event_code = bounded_code(described.event_code)
     row.original_code = bounded_code(described.original_code)
     row.occurred_at = described.occurred_at
-    row.payload = described.payload
     row.validation_errors = None
     row.status = RECEIVED
     return None
