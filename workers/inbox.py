@@ -23,12 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, bindparam, select, tuple_, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from db import utc
+from db.lookup import KeyedLookup
 from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
 from logconfig import mask_text
@@ -215,6 +216,25 @@ def process_batch(
 
 
 _EVENTS = EventRecord.__table__
+_LOCK_EVENTS = KeyedLookup(
+    _EVENTS,
+    keys=[_EVENTS.c.provider, _EVENTS.c.idempotency_key],
+    columns=[
+        getattr(_EVENTS.c, name)
+        for name in (
+            "id",
+            "provider",
+            "idempotency_key",
+            "event_code",
+            "original_code",
+            "status",
+            "attempts",
+            "occurred_at",
+            "received_at",
+        )
+    ],
+    lock=True,
+)
 #: One executemany marks a batch's rows (the ORM would flush them one UPDATE per row).
 _MARK_PROCESSED = (
     update(_EVENTS)
@@ -282,26 +302,10 @@ def _run_batch_handlers(session: Session, todo: list[_Todo], use_many: bool) -> 
 
 
 def lock_many(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """What dispatch needs of the rows of ``keys`` (not their bodies or payloads, which the batch
-    already holds), locked in id order until the transaction ends (FOR UPDATE)."""
-    c = _EVENTS.c
-    query = (
-        select(
-            c.id,
-            c.provider,
-            c.idempotency_key,
-            c.event_code,
-            c.original_code,
-            c.status,
-            c.attempts,
-            c.occurred_at,
-            c.received_at,
-        )  # fmt: skip
-        .where(tuple_(c.provider, c.idempotency_key).in_(sorted(keys)))
-        .order_by(c.id)
-        .with_for_update()
-    )
-    return {(row.provider, row.idempotency_key): row for row in session.connection().execute(query)}
+    """What dispatch needs of the rows of ``keys`` (not their bodies, which the batch already
+    holds), locked in key order until the transaction ends (FOR UPDATE), one index lookup each."""
+    rows = _LOCK_EVENTS.execute(session.connection(), session.get_bind().dialect.name, sorted(keys))
+    return {(row.provider, row.idempotency_key): row for row in rows}
 
 
 def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, final_attempt: bool) -> None:

@@ -1,0 +1,51 @@
+"""Fetch (and lock) many rows by a composite key, one index lookup per key, on any statistics.
+
+``WHERE (a, b) IN ((..), (..), ... 200 pairs)`` is planned from column statistics. Until
+autovacuum has analysed a table (a fresh install's first month-end burst) PostgreSQL guesses
+most of the table matches and scans all of it for every batch, filtering each row through a
+200-way OR: measured, the batch lock grew to ~70 ms at 24,000 rows and halved a drain's rate.
+Here the keys arrive as arrays, are unnested, and each one is looked up in a LATERAL subquery
+that ``OFFSET 0`` keeps from being flattened into a hash join: an index scan per key whatever
+the statistics say. Rows are locked in the order of the keys given, so callers pass them sorted
+(two workers then never wait on each other in a cycle). SQLite keeps the plain ``IN``: its
+planner uses the unique index for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Select, Table, and_, bindparam, func, literal_column, select, true, tuple_
+from sqlalchemy.dialects import postgresql
+
+
+class KeyedLookup:
+    """Rows of ``table`` whose ``keys`` columns match given tuples; ``columns`` are returned."""
+
+    def __init__(self, table: Table, keys: Sequence[Column[Any]], columns: Sequence[Column[Any]], *, lock: bool):
+        self.names = [column.name for column in keys]
+        # PostgreSQL: unnest(:k0, :k1) AS wanted(k0, k1) JOIN LATERAL (... OFFSET 0 FOR UPDATE) ON true
+        arrays = [bindparam(f"k{i}", type_=postgresql.ARRAY(column.type)) for i, column in enumerate(keys)]
+        wanted = func.unnest(*arrays).table_valued(*(f"k{i}" for i in range(len(keys)))).render_derived()
+        inner = (
+            select(*columns)
+            .where(and_(*(column == wanted.c[f"k{i}"] for i, column in enumerate(keys))))
+            .offset(literal_column("0"))
+        )
+        found = (inner.with_for_update() if lock else inner).lateral()
+        order = found.c[table.primary_key.columns.values()[0].name]
+        self.postgresql: Select[Any] = (
+            select(*(found.c[c.name] for c in columns)).select_from(wanted.join(found, true())).order_by(order)
+        )
+        plain = select(*columns).where(tuple_(*keys).in_(bindparam("keys", expanding=True)))
+        plain = plain.order_by(*table.primary_key.columns)
+        self.other: Select[Any] = plain.with_for_update() if lock else plain
+
+    def execute(self, connection: Any, dialect: str, keys: Iterable[tuple[Any, ...]]) -> Any:
+        """The matching rows (result rows with ``columns``), for ``keys`` in the order given."""
+        wanted = list(keys)
+        if dialect == "postgresql":
+            params = {f"k{i}": [key[i] for key in wanted] for i in range(len(self.names))}
+            return connection.execute(self.postgresql, params)
+        return connection.execute(self.other, {"keys": wanted})
