@@ -7,7 +7,7 @@ locked first (``SELECT ... FOR UPDATE`` on PostgreSQL) so two workers folding th
 serialise instead of each writing a state that misses the other's event.
 
 ``record_many`` has the same effects for a whole batch of facts in a constant number of
-statements (create missing objects, lock them all in id order, insert facts, read them back,
+statements (create missing objects, lock them all in key order, insert facts, read them back,
 one bulk update), for the workers' batch drains.
 """
 
@@ -50,7 +50,7 @@ def record_many(session: Session, facts: Sequence[Fact]) -> None:
 
     1. create the missing objects (``INSERT ... ON CONFLICT DO NOTHING``, sorted by key, so two
        workers creating the same objects queue on them in the same order);
-    2. lock every touched object (``SELECT ... FOR UPDATE ORDER BY id``);
+    2. lock every touched object (``SELECT ... FOR UPDATE``, one index lookup per key, in key order);
     3. insert the facts (``ON CONFLICT (object_pk, event_id) DO NOTHING``: the first fact of an
        (object, event) wins, in the list as against the table, exactly as ``record`` does);
     4. read back every fact of those objects and refold each one;

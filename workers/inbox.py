@@ -170,7 +170,7 @@ def process_batch(
 
     All or nothing, and optimistic: any exception (a handler's, a deadlock, the database going
     away) rolls the dispatch back and propagates; the caller isolates a failing event
-    (``BatchItemFailed`` names it) or gives each event its own job. Rows are locked in id order,
+    (``BatchItemFailed`` names it) or gives each event its own job. Rows are locked in key order,
     so two drains never wait on each other in a cycle.
 
     A handler with a batch form (``fn.many(events, session)``, e.g. the ledger) is called once
