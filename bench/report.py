@@ -18,7 +18,7 @@ RESULTS = Path(__file__).resolve().parent / "results.md"
 #: Kept with the table so a reader of the figures sees the explanation beside them.
 FINDINGS = [
     "- **Ack throughput and p99 (web).** CPU-bound: the CPU-per-request row is the ceiling on the throughput"
-    " ratio (0.20-0.29x before this round of work, 0.34x now). Of our request CPU (py-spy --gil), parsing and"
+    " ratio (0.20-0.29x before this round of work, 0.28-0.34x in three runs today). Of our request CPU (py-spy --gil), parsing and"
     " marshmallow validation are about a sixth, our structured log line and gunicorn's access line about a quarter"
     " together (the access line bare Flask pays too), the Redis append about a ninth: one Lua call, whose cost is"
     " now mostly the kernel sending 7 KB over loopback; Flask and gunicorn the rest. Fixed, each in its own commit:"
