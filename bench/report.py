@@ -17,34 +17,36 @@ RESULTS = Path(__file__).resolve().parent / "results.md"
 #: What the profiles showed where targets were missed (``python -m bench.profile web|worker``, py-spy --gil).
 #: Kept with the table so a reader of the figures sees the explanation beside them.
 FINDINGS = [
-    "- **Ack throughput and p99 (web).** CPU-bound: the CPU-per-request row is the ceiling on the throughput"
-    " ratio (0.20-0.29x before this round of work, 0.28-0.34x in three runs today). Of our request CPU (py-spy --gil), parsing and"
-    " marshmallow validation are about a sixth, our structured log line and gunicorn's access line about a quarter"
-    " together (the access line bare Flask pays too), the Redis append about a ninth: one Lua call, whose cost is"
-    " now mostly the kernel sending 7 KB over loopback; Flask and gunicorn the rest. Fixed, each in its own commit:"
-    " the RQ job per event became one `EVALSHA` (fence, `XADD`, doorbell) into the inbox stream; validation without"
-    " marshmallow's per-key walk and with fast paths for everyday values; masking that skips values with nothing"
-    " to mask; log records without caller/thread lookups. 0.5x would need all of our own work (HMAC, parse,"
-    " validate, one durable Redis write, one log line) to cost no more than the bare request itself. p99 at 16"
-    " connections follows throughput (16 in flight / rate); on this machine even bare Flask's p99 is above 20 ms.",
-    "- **Ours vs the naive design.** The naive app is capped by construction at gunicorn threads / 0.2 s"
-    " = 2 x 4 / 0.2 = 40 req/s (24 measured), so the ratio is our door's rate with two workers running over a"
-    " constant: on the earlier, faster host (bare Flask 3,700 req/s) it was 14-29x; on this one (bare Flask"
-    " 850-2,100 req/s) our door runs 270-640 req/s, so 11-16x. The slow-handler row swings with the machine:"
-    " -12 %, -18 % and +82 % in three whole runs today, rounds within one run ranging 250-640 req/s; nothing in the"
-    " door waits for a handler (the 200 ms handler runs in the workers, which then sit idle).",
-    "- **Worker throughput and the 100k drain.** Events are drained in batches of up to 200 (one RQ job, one"
-    " insert, one lock, the ledger's batch form, one marking update per batch; it was one RQ job and two"
-    " transactions per event, 115 events/s). Per event, CPU is now about 1.0-1.2 ms in the workers and 0.4 ms in"
-    " PostgreSQL (measured per process): the two cores are the ceiling. The drain row is extrapolated from a ~20 s"
-    " backlog to keep the bench under 10 minutes; a real 100,000-event backlog drained by 2 workers into PostgreSQL"
-    " took 83 s wall, start-up included (1,234 events/s). Found on the way: a 200-key `IN` list lock was planned"
-    " as a scan on a table autovacuum had not analysed yet (70 ms per batch at 24,000 rows, halving long drains);"
-    " it is now one index lookup per key (`db/lookup.py`). What costs the most now: encoding executemany"
-    " parameters (ledger facts and states as JSON), re-validating each body, and waiting on PostgreSQL.",
-    "- **Growth** stays flat within the machine's noise: three whole runs today gave +8 %, -13 % (two rounds"
-    " each) and +26 % (three rounds). Every lookup is by a unique index, so a 1,000,000-row log only makes the"
-    " B-trees one level deeper.",
+    "- **Ack throughput and p99 (web).** CPU-bound: the CPU-per-request row is the ceiling on the throughput "
+    "ratio (0.20-0.29x before this round of work, 0.28-0.34x in three runs today). Of our request CPU (py-spy "
+    "--gil), parsing and marshmallow validation are about a sixth, our structured log line and gunicorn's access "
+    "line about a quarter together (the access line bare Flask pays too), the Redis append about a ninth: one Lua"
+    " call, whose cost is now mostly the kernel sending 7 KB over loopback; Flask and gunicorn the rest. Fixed, "
+    "each in its own commit: the RQ job per event became one `EVALSHA` (fence, `XADD`, doorbell) into the inbox "
+    "stream; validation without marshmallow's per-key walk and with fast paths for everyday values; masking that "
+    "skips values with nothing to mask; log records without caller/thread lookups. 0.5x would need all of our own"
+    " work (HMAC, parse, validate, one durable Redis write, one log line) to cost no more than the bare request "
+    "itself. p99 at 16 connections follows throughput (16 in flight / rate); on this machine even bare Flask's "
+    "p99 is above 20 ms.",
+    "- **Ours vs the naive design.** The naive app is capped by construction at gunicorn threads / 0.2 s = 2 x 4 "
+    "/ 0.2 = 40 req/s (24 measured), so the ratio is our door's rate with two workers running over a constant: on"
+    " the earlier, faster host (bare Flask 3,700 req/s) it was 14-29x; on this one (bare Flask 850-2,100 req/s) "
+    "our door runs 270-640 req/s, so 11-16x. The slow-handler row swings with the machine: -12 %, -18 % and +82 %"
+    " in three whole runs today, rounds within one run ranging 250-640 req/s; nothing in the door waits for a "
+    "handler (the 200 ms handler runs in the workers, which then sit idle).",
+    "- **Worker throughput and the 100k drain.** Events are drained in batches of up to 200 (one RQ job, one "
+    "insert, one lock, the ledger's batch form, one marking update per batch; it was one RQ job and two "
+    "transactions per event, 115 events/s). Per event, CPU is now about 1.0-1.2 ms in the workers and 0.4 ms in "
+    "PostgreSQL (measured per process): the two cores are the ceiling. The drain row is extrapolated from a ~20 s"
+    " backlog to keep the bench under 10 minutes; a real 100,000-event backlog drained by 2 workers into "
+    "PostgreSQL took 83 s wall, start-up included (1,234 events/s). Found on the way: a 200-key `IN` list lock "
+    "was planned as a scan on a table autovacuum had not analysed yet (70 ms per batch at 24,000 rows, halving "
+    "long drains); it is now one index lookup per key (`db/lookup.py`). What costs the most now: encoding "
+    "executemany parameters (ledger facts and states as JSON), re-validating each body, and waiting on "
+    "PostgreSQL.",
+    "- **Growth** stays flat within the machine's noise: three whole runs today gave +8 %, -13 % (two rounds "
+    "each) and +26 % (three rounds). Every lookup is by a unique index, so a 1,000,000-row log only makes the "
+    "B-trees one level deeper.",
 ]
 
 #: The PostgreSQL the worker benchmarks use unless ``BENCH_DATABASE_URL`` says otherwise.
