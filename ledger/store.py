@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, func, literal_column, select, true, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -76,8 +76,7 @@ def record_many(session: Session, facts: Sequence[Fact]) -> None:
     session.execute(add_fact, [{"object_pk": pks[(f.object_id, f.kind)], "event_id": f.event_id, "at": _utc(f.at),
                                 "code": f.code, "fact": f.to_dict()} for f in facts])  # fmt: skip
     stored: dict[int, list[Fact]] = {}
-    facts_query = _FACTS_PG if dialect == "postgresql" else _FACTS
-    for pk, data in session.execute(facts_query, {"pks": sorted(pks.values())}):
+    for _id, pk, data in _FACTS.execute(session, dialect, [(pk,) for pk in sorted(pks.values())]):
         stored.setdefault(pk, []).append(Fact.from_dict(data))
     session.execute(_WRITE, [{"pk": pk, **{f"new_{k}": v for k, v in _columns(fold(group)).items()}}
                              for pk, group in sorted(stored.items())])  # fmt: skip
@@ -120,29 +119,14 @@ _LOCK = KeyedLookup(
     columns=[_OBJECTS.c.id, _OBJECTS.c.object_id, _OBJECTS.c.kind],
     lock=True,
 )
-#: Step 4: every stored fact of the touched objects, in insertion order (the order ``refold`` reads).
-_FACTS = (
-    select(_FACT_ROWS.c.object_pk, _FACT_ROWS.c.fact)
-    .where(_FACT_ROWS.c.object_pk.in_(bindparam("pks", expanding=True)))
-    .order_by(_FACT_ROWS.c.id)
-)
-#: Step 4 on PostgreSQL: the same rows, one index lookup per object (a LATERAL join over the ids).
-#: ``object_pk IN (200 ids)`` is planned from column statistics; on a table autovacuum has not yet
-#: analysed (a fresh install's first burst) PostgreSQL estimates most of the table and scans all of
-#: it for every batch, which made a 24,000-event drain slow down as it went (30 ms per batch at
-#: 24,000 facts, growing). A per-object lookup is an index scan whatever the statistics say
-#: (1.1 ms for 200 objects at 24,000 facts, unanalysed).
-_PKS = func.unnest(bindparam("pks", type_=postgresql.ARRAY(BigInteger))).table_valued("pk").render_derived()
-_PER_OBJECT = (
-    select(_FACT_ROWS.c.id, _FACT_ROWS.c.object_pk, _FACT_ROWS.c.fact)
-    .where(_FACT_ROWS.c.object_pk == _PKS.c.pk)
-    .offset(literal_column("0"))  # the classic fence: keeps PostgreSQL from flattening it into a hash join
-    .lateral()
-)
-_FACTS_PG = (
-    select(_PER_OBJECT.c.object_pk, _PER_OBJECT.c.fact)
-    .select_from(_PKS.join(_PER_OBJECT, true()))
-    .order_by(_PER_OBJECT.c.id)
+#: Step 4: every stored fact of the touched objects, in insertion (id) order, the order ``refold``
+#: reads; one index lookup per object on PostgreSQL, for the reason db/lookup.py gives (an
+#: ``object_pk IN (200 ids)`` was a scan per batch on an unanalysed table: 30 ms at 24,000 facts).
+_FACTS = KeyedLookup(
+    _FACT_ROWS,
+    keys=[_FACT_ROWS.c.object_pk],
+    columns=[_FACT_ROWS.c.id, _FACT_ROWS.c.object_pk, _FACT_ROWS.c.fact],
+    lock=False,
 )
 #: Step 5: one UPDATE by primary key, run with one parameter set per object.
 _WRITE = (

@@ -122,18 +122,13 @@ def process(
             with session.begin():
                 return dispatch(session, envelope, payload, lookup=lookup)
         except HandlerFailed as exc:
-            _log_failure(envelope, exc, final_attempt)
-            try:
-                with session.begin():
-                    record_failure(session, envelope, exc, final_attempt=final_attempt)
-            except Exception as db_exc:  # the database may be what failed; RQ still retries the job
-                log.warning("event.failure_not_recorded", error=error_text(db_exc))
+            fail_attempt(session, envelope, exc, final_attempt=final_attempt)
             raise
 
 
 def store(session: Session, envelope: Envelope, payload: dict[str, Any] | None) -> None:
     """Insert the event unless its (provider, idempotency key) exists; a duplicate changes nothing."""
-    _insert_if_absent(session, envelope, payload, status=envelope.status)
+    _insert_many(session, [(envelope, payload)])
 
 
 def dispatch(
@@ -199,7 +194,7 @@ def process_batch(
                 else:
                     claimed.add(row.id)
                     found = lookup(row.provider, row.event_code, row.original_code)
-                    event = _event(row, payload, envelope.raw)
+                    event = to_event(row, payload, raw=envelope.raw)
                     todo.append((index, row, event, found, log_context(envelope)))
             _run_batch_handlers(session, todo, use_many)
             now = datetime.now(UTC)
@@ -247,20 +242,6 @@ _MARK_PROCESSED = (
         processed_at=bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
     )
 )
-
-
-def _event(row: Any, payload: dict[str, Any], raw: bytes) -> Event:
-    return Event(
-        id=row.id,
-        provider=row.provider,
-        event_code=row.event_code,
-        original_code=row.original_code,
-        idempotency_key=row.idempotency_key,
-        occurred_at=utc(row.occurred_at),
-        received_at=utc(row.received_at) or datetime.now(UTC),
-        payload=payload,
-        raw=raw,
-    )
 
 
 def log_context(envelope: Envelope) -> dict[str, Any]:
@@ -325,11 +306,14 @@ def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, 
     )
 
 
-def fail_attempt(engine: Engine, envelope: Envelope, exc: HandlerFailed, *, final_attempt: bool) -> None:
-    """Log and record a failed attempt in a short transaction of its own (best effort, as in ``process``)."""
+def fail_attempt(session: Session, envelope: Envelope, exc: HandlerFailed, *, final_attempt: bool) -> None:
+    """Log a failed attempt and record it in a short transaction of its own, after the rollback.
+
+    Best effort: the database may be what failed, and the retry (RQ's) happens regardless.
+    """
     _log_failure(envelope, exc, final_attempt)
     try:
-        with engine.connect() as connection, Session(connection) as session, session.begin():
+        with session.begin():
             record_failure(session, envelope, exc, final_attempt=final_attempt)
     except Exception as db_exc:
         log.warning("event.failure_not_recorded", error=error_text(db_exc))
@@ -381,7 +365,9 @@ def run_handlers(
     return Outcome(row.id, row.status, names)
 
 
-def to_event(row: EventRecord, payload: dict[str, Any]) -> Event:
+def to_event(row: Any, payload: dict[str, Any], *, raw: bytes | None = None) -> Event:
+    """The handlers' view of a stored row; ``raw`` when the caller already holds the body (a
+    batch locks rows without reading their bodies back)."""
     return Event(
         id=row.id,
         provider=row.provider,
@@ -391,20 +377,13 @@ def to_event(row: EventRecord, payload: dict[str, Any]) -> Event:
         occurred_at=utc(row.occurred_at),
         received_at=utc(row.received_at) or datetime.now(UTC),
         payload=payload,
-        raw=row.raw,
+        raw=row.raw if raw is None else raw,
     )
 
 
 def error_text(exc: BaseException) -> str:
     """What goes in ``last_error``: type and message, CPF/CNPJ masked, bounded."""
     return mask_text(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR]
-
-
-def _insert_if_absent(session: Session, envelope: Envelope, payload: dict[str, Any] | None, *, status: str) -> None:
-    values = _values(envelope, status, datetime.now(UTC))
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(EventRecord).values(values)
-    session.execute(statement.on_conflict_do_nothing(index_elements=["provider", "idempotency_key"]))
 
 
 def _insert_many(session: Session, items: list[tuple[Envelope, dict[str, Any] | None]]) -> None:

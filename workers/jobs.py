@@ -73,14 +73,7 @@ def process_event(data: dict[str, Any]) -> str:
     final_attempt = job is None or not job.retries_left
     # The same context the web bound when it acknowledged the event (event_id is the id the
     # provider was answered with; log_id the event log's row), so one grep follows an event.
-    context = {
-        "job_id": job.id if job else None,
-        "event_id": envelope.job_id,
-        "request_id": envelope.request_id,
-        "provider": envelope.provider,
-        "event_code": envelope.event_code,
-        "idempotency_key": envelope.idempotency_key,
-    }
+    context = {"job_id": job.id if job else None, **inbox.log_context(envelope)}
     structlog.contextvars.bind_contextvars(**context)
     started = time.perf_counter()
     try:
@@ -138,11 +131,7 @@ def drain_inbox() -> dict[str, int]:
         metrics.event_finished(envelope.provider, envelope.event_code, outcome.status, seconds)
         log.info(
             "event.done",
-            event_id=envelope.job_id,
-            request_id=envelope.request_id,
-            provider=envelope.provider,
-            event_code=envelope.event_code,
-            idempotency_key=envelope.idempotency_key,
+            **inbox.log_context(envelope),
             log_id=outcome.event_id,
             outcome=outcome.status,
             handlers=len(outcome.handlers),
@@ -218,7 +207,8 @@ def _retry_later(rt: Runtime, connection: Any, envelope: Envelope, failure: inbo
     settings = rt.settings
     final_attempt = settings.job_retry_max == 0
     metrics.event_failed(envelope.provider, envelope.event_code, final_attempt=final_attempt, seconds=0.0)
-    inbox.fail_attempt(rt.engine, envelope, failure, final_attempt=final_attempt)
+    with Session(rt.engine) as session:  # connects lazily, inside fail_attempt's best-effort guard
+        inbox.fail_attempt(session, envelope, failure, final_attempt=final_attempt)
     if not final_attempt:
         queue.enqueue_retry(queue.events_queue(connection), envelope, settings)
 
