@@ -11,14 +11,11 @@ import structlog
 from flask import Flask, Response, g, jsonify
 from werkzeug.exceptions import HTTPException
 
-import error_reporting
-import health
-import metrics
-import webhooks
+import web
 from config import Settings
-from logconfig import configure_logging
+from ops import sentry
+from ops.logconfig import configure_logging
 from providers import PROVIDERS
-from workers import queue
 
 #: Stable error codes for HTTP errors Werkzeug raises before our view runs.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
@@ -57,17 +54,14 @@ class _LazyGroup(click.Group):
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env(os.environ)
     configure_logging(settings)
-    error_reporting.init(settings, "web")
+    sentry.init(settings, "web")
     app = Flask(__name__)
     # Werkzeug enforces this while reading the body, so an endless body is cut off, not buffered.
     # One byte more than the limit: a chunked body (no Content-Length) is silently truncated at
-    # the limit by Werkzeug, so the view must see that extra byte to answer 413 (webhooks.read_body).
+    # the limit by Werkzeug, so the view must see that extra byte to answer 413 (web.webhooks.read_body).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
     app.extensions["settings"] = settings
-    queue.init_app(app, settings)
-    app.register_blueprint(webhooks.bp)
-    health.init_app(app)
-    metrics.init_app(app)
+    web.register(app, settings)
     for name, target, help_text in _CLI_GROUPS:
         app.cli.add_command(_LazyGroup(name, target, help_text))
 

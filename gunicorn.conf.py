@@ -34,7 +34,7 @@ keepalive = 5
 # No max_requests: recycling workers would leave their metric files behind (client_python #275).
 max_requests = 0
 preload_app = False
-logger_class = "gunicorn_logging.StructlogLogger"
+logger_class = "ops.gunicorn_logging.StructlogLogger"
 accesslog = "-"  # enables gunicorn's access hook; StructlogLogger writes it as a structlog line
 errorlog = "-"
 loglevel = _settings.log_level.lower()
@@ -50,7 +50,7 @@ def on_starting(server):
 
 def when_ready(server):
     if _settings.metrics_port:
-        import metrics
+        from ops import metrics
         from workers.queue import connect
 
         metrics.serve_on_port(_settings.metrics_port, connect(_settings))

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import embedded_redis
 from config import ConfigError, Settings
+from ops import embedded_redis
 
 DEV_CREDENTIALS = {
     "KOBANA_WEBHOOK_SECRET": "dev-kobana-secret",

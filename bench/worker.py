@@ -139,7 +139,7 @@ def envelopes(count: int, prefix: str, start: int) -> list[Envelope]:
 def enqueue(redis_url: str, items: list[Envelope]) -> None:
     """Through the real ``enqueue_event`` (same job, options and dedup fence as the web)."""
     from app import create_app
-    from workers.queue import enqueue_event
+    from web.queue import enqueue_event
 
     settings = Settings(redis_url=redis_url, log_level="ERROR")
     app = create_app(settings)

@@ -24,7 +24,7 @@ from rq.worker import Worker
 import db
 from config import PROJECT_ROOT, Settings
 from handlers.registry import handler
-from logconfig import configure_logging
+from ops.logconfig import configure_logging
 from providers import PROVIDERS, receive
 from workers import jobs
 from workers.queue import JOB, connect, queues

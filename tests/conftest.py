@@ -26,9 +26,9 @@ import redis
 import sqlalchemy as sa
 
 import db
-import embedded_redis
 from app import create_app
 from config import CelcoinCreds, Secrets, Settings, _database_url
+from ops import embedded_redis
 from workers import stream
 from workers.queue import queues
 

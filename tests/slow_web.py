@@ -11,8 +11,8 @@ import os
 import time
 from typing import Any
 
-import webhooks
 from app import create_app
+from web import webhooks
 
 _PAUSE = float(os.environ.get("SLOW_ENQUEUE", "0.03"))
 _enqueue = webhooks.enqueue_event

@@ -161,7 +161,7 @@ def test_the_answer_is_byte_for_byte_what_jsonify_sends(app, status):
     """The view builds its 200 itself (cheaper); a client sees exactly what jsonify would send."""
     from flask import jsonify
 
-    import webhooks
+    from web import webhooks
 
     with app.app_context():
         expected = jsonify(status=status, id="kobana-0123abc_-")

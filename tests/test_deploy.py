@@ -65,11 +65,11 @@ def test_sentry_starts_only_with_a_dsn_and_never_sends_bodies_or_pii():
     """SENTRY_DSN set: the SDK is on without request bodies, default PII or local variables."""
     import sentry_sdk
 
-    import error_reporting
+    from ops import sentry
 
-    assert error_reporting.init(Settings(), "web") is False
+    assert sentry.init(Settings(), "web") is False
     try:
-        assert error_reporting.init(Settings(sentry_dsn="https://key@o1.ingest.example/1"), "web") is True
+        assert sentry.init(Settings(sentry_dsn="https://key@o1.ingest.example/1"), "web") is True
         options = sentry_sdk.get_client().options
         assert options["max_request_body_size"] == "never"
         assert options["include_local_variables"] is False

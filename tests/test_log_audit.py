@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as settings_
 from hypothesis import strategies as st
 
-import logconfig
 from config import Settings
-from logconfig import configure_logging, mask_text
+from ops import logconfig
+from ops.logconfig import configure_logging, mask_text
 from tests.conftest import CELCOIN_PASSWORD, KOBANA_SECRET, basic, kobana_signature, sample
 from tests.log_audit import LogAudit, needles
 

@@ -9,7 +9,7 @@ import pytest
 import structlog
 
 from app import create_app
-from logconfig import mask_sensitive
+from ops.logconfig import mask_sensitive
 from tests.conftest import (
     CELCOIN_PASSWORD,
     KOBANA_SECRET,

@@ -105,7 +105,7 @@ def test_metrics_on_an_internal_port_are_not_on_the_public_one(settings):
 @pytest.mark.parametrize("document", ["123.456.789-09", "12345678909", "12.345.678/0001-95"])
 def test_an_event_code_label_never_carries_a_cpf_or_cnpj(document):
     """A code taken from a URL could be a document number: the label is masked."""
-    from metrics import code_label
+    from ops.metrics import code_label
 
     assert document not in code_label(document)
     assert "".join(c for c in document if c.isdigit()) not in code_label(document)
@@ -115,7 +115,7 @@ def test_metrics_on_their_own_port_include_the_queue_gauges(redis_conn, deliver)
     """METRICS_PORT / WORKER_METRICS_PORT: a plain HTTP server per process, same content."""
     import urllib.request
 
-    import metrics
+    from ops import metrics
     from tests.servers import free_port
 
     deliver.kobana(sample("kobana", "bank_billet.paid.json"), headers={"X-Kobana-Delivery-Id": "p-1"})

@@ -24,10 +24,9 @@ from rq import SimpleWorker
 from rq.job import Job
 from rq.worker import HerokuWorker
 
-import error_reporting
-import metrics
 from config import ConfigError, Settings
-from logconfig import configure_logging
+from ops import metrics, sentry
+from ops.logconfig import configure_logging
 from workers import jobs, stream
 from workers.queue import connect, drain_if_waiting, queues
 
@@ -91,7 +90,7 @@ def main() -> int:
     configure_logging(settings)
     if settings.worker_class == "simple":
         jobs.configure(settings)  # one engine for every job; a forking worker builds it per horse
-    error_reporting.init(settings, "worker")
+    sentry.init(settings, "worker")
     connection = connect(settings, socket_timeout=None)  # a worker blocks on dequeue
     if settings.worker_metrics_port:
         metrics.serve_on_port(settings.worker_metrics_port, connect(settings))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import db
 from db import utc
 from db.models import FAILED, QUARANTINED, STATUSES, EventRecord
-from logconfig import mask_text, mask_value
+from ops.logconfig import mask_text, mask_value
 
 events_cli = AppGroup("events", help="Inspect and replay the event log.")
 

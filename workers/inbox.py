@@ -32,7 +32,7 @@ from db import utc
 from db.lookup import KeyedLookup
 from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
-from logconfig import mask_text
+from ops.logconfig import mask_text
 from schemas.envelope import Envelope
 from workers.event import Event
 

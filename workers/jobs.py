@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import db
 import handlers
-import metrics
 from config import Settings
+from ops import metrics
 from providers import load_payload
 from providers.errors import Invalid
 from schemas.envelope import QUARANTINED, Envelope

@@ -13,12 +13,11 @@ from typing import Any
 
 import redis
 import structlog
-from flask import Flask, current_app
 from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 
-import embedded_redis
 from config import Settings
+from ops import embedded_redis
 from providers.errors import QueueUnavailable
 from schemas.envelope import Envelope
 from workers import stream
@@ -61,23 +60,13 @@ def queues(connection: redis.Redis) -> tuple[Queue, ...]:
     return (events_queue(connection),)
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    connection = connect(settings)
-    app.extensions["rq"] = {"connection": connection, "events": events_queue(connection)}
-
-
-def get_connection() -> redis.Redis:
-    return current_app.extensions["rq"]["connection"]  # type: ignore[no-any-return]
-
-
-def enqueue_event(envelope: Envelope, settings: Settings) -> str:
+def enqueue_event(connection: redis.Redis, queue: Queue, envelope: Envelope, settings: Settings) -> str:
     """Append the event to the inbox stream; returns ``accepted`` or ``duplicate`` (already queued).
 
     The durability point of the web: it returns only once Redis holds the entry. Ringing the
     doorbell (one drain job when no drain is pending) is best effort after that: the event is
     already safe, and the worker's maintenance drains whatever waits without a ring.
     """
-    connection = get_connection()
     try:
         result = stream.append(connection, envelope)
     except redis.RedisError as exc:
@@ -86,7 +75,7 @@ def enqueue_event(envelope: Envelope, settings: Settings) -> str:
         return "duplicate"
     if result > 0:
         try:
-            enqueue_drain(current_app.extensions["rq"]["events"], settings)
+            enqueue_drain(queue, settings)
         except redis.RedisError as exc:
             _forget_doorbell(connection)
             log.warning("drain.ring_failed", error=type(exc).__name__)

@@ -13,34 +13,27 @@ ourselves, event codes masked and truncated. No secret, body or CPF/CNPJ is ever
 
 from __future__ import annotations
 
-import hmac
 import os
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import redis
-from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, request
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
-    generate_latest,
     multiprocess,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from rq.job import Job
 from rq.registry import FailedJobRegistry, ScheduledJobRegistry
 from rq.utils import utcparse
 
-from config import Settings
-from logconfig import mask_text
-from providers import PROVIDERS
+from ops.logconfig import mask_text
 from workers import stream
-from workers.queue import get_connection, queues
-
-bp = Blueprint("metrics", __name__)
+from workers.queue import queues
 
 #: Acks take milliseconds; providers give up at 5 s, so the buckets stop there.
 _ACK_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -75,48 +68,11 @@ DEAD_LETTERS = Counter(
 
 #: The view stores the envelope's status; the metric speaks of what the provider was told.
 _OUTCOME_NAMES = {"received": "accepted"}
-_LOOPBACK = frozenset({"127.0.0.1", "::1", "::ffff:127.0.0.1"})
 
 
 def code_label(code: str | None) -> str:
     """An event code fit for a label: masked (an entity from a URL could be digits) and bounded."""
     return mask_text(code or "unknown")[:64]
-
-
-# --- web side ---------------------------------------------------------------------------------
-
-
-@bp.after_app_request
-def _count_webhook(response: Response) -> Response:
-    if request.path.startswith("/webhooks/"):
-        name = (request.view_args or {}).get("provider_name", "")
-        provider = name if name in PROVIDERS else "unknown"
-        outcome = g.get("outcome", "error")
-        REQUESTS.labels(provider, _OUTCOME_NAMES.get(outcome, outcome)).inc()
-        started = g.get("started")
-        if started is not None:
-            ACK_SECONDS.labels(provider).observe(time.perf_counter() - started)
-    return response
-
-
-@bp.get("/metrics")
-def scrape() -> Response | tuple[Response, int]:
-    """Prometheus text format; a bearer token, or loopback only, or nothing when on its own port."""
-    settings: Settings = current_app.extensions["settings"]
-    if settings.metrics_port:
-        abort(404)  # served on the internal port instead
-    if settings.metrics_token:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), settings.metrics_token.encode()):
-            return jsonify(error="unauthenticated", message="metrics need Authorization: Bearer <METRICS_TOKEN>"), 401
-    elif request.remote_addr not in _LOOPBACK:
-        return jsonify(error="forbidden", message="set METRICS_TOKEN to scrape metrics from another host"), 403
-    data = generate_latest(scrape_registry(get_connection()))
-    return Response(data, mimetype=CONTENT_TYPE_LATEST)
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
 
 
 # --- worker side (a few calls from workers/jobs.py) -------------------------------------------
@@ -183,7 +139,7 @@ def _oldest_age(connection: redis.Redis, queue_key: str, now: float) -> float:
     job_id = connection.lindex(queue_key, 0)
     if job_id is None:
         return 0.0
-    enqueued = connection.hget(b"rq:job:" + job_id, "enqueued_at")
+    enqueued = connection.hget(Job.key_for(job_id.decode()), "enqueued_at")
     if not enqueued:
         return 0.0
     return max(0.0, now - utcparse(enqueued.decode()).timestamp())

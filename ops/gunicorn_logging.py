@@ -14,7 +14,7 @@ import structlog
 from gunicorn import glogging
 
 from config import Settings
-from logconfig import configure_logging
+from ops.logconfig import configure_logging
 
 access_log = structlog.get_logger("gunicorn.access")
 

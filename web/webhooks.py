@@ -20,7 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 import providers
 from config import Settings
 from providers.errors import ProviderDisabled, Unauthenticated, WebhookError
-from workers.queue import enqueue_event
+from web.queue import enqueue_event
 
 bp = Blueprint("webhooks", __name__)
 log = structlog.get_logger("webhooks")

@@ -20,8 +20,8 @@ from sqlalchemy.pool import NullPool
 
 import db
 from config import Settings
+from web.queue import get_connection
 from workers import stream
-from workers.queue import get_connection
 
 bp = Blueprint("health", __name__)
 

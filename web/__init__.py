@@ -1,0 +1,20 @@
+"""Everything that touches ``flask.request``: the door, health checks and the ``/metrics`` view.
+
+Imports point one way: ``web`` uses workers, ledger, providers and ops; nothing there imports
+``web`` or Flask.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from config import Settings
+from web import health, queue, scrape, webhooks
+
+
+def register(app: Flask, settings: Settings) -> None:
+    """Attach the Redis client, the door, the health checks and the metrics view to ``app``."""
+    queue.init_app(app, settings)
+    app.register_blueprint(webhooks.bp)
+    health.init_app(app)
+    scrape.init_app(app)
