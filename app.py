@@ -23,10 +23,10 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large
 
 #: Flask CLI groups as ``(name, "module:group", help)``, imported only when a command runs.
 _CLI_GROUPS = (
-    ("events", "workers.cli:events_cli", "Inspect and replay the event log."),
-    ("reconcile", "ledger.cli:reconcile", "Reconciliation reports over the ledger."),
-    ("ledger", "ledger.cli:ledger", "Look at money objects in the ledger."),
-    ("webhooks", "sender.cli:webhooks_cli", "Send signed test webhooks, as the providers do."),
+    ("events", "web.cli.events:events_cli", "Inspect and replay the event log."),
+    ("reconcile", "web.cli.ledger:reconcile", "Reconciliation reports over the ledger."),
+    ("ledger", "web.cli.ledger:ledger", "Look at money objects in the ledger."),
+    ("webhooks", "web.cli.webhooks:webhooks_cli", "Send signed test webhooks, as the providers do."),
 )
 
 

@@ -4,7 +4,7 @@
 shipped in ``sender/templates/<provider>/<event>.json``, or the operator's file), fresh
 identifiers so that every send is a new event, and the provider's own authentication made with
 the configured secret (``providers.<name>.sign``). ``post`` sends it and times it. The CLI is in
-``sender/cli.py``.
+``web/cli/webhooks.py``.
 
 Amounts are never turned into floats on the way: numbers are copied from the template's text.
 """

@@ -229,7 +229,7 @@ def test_a_drain_that_times_out_hands_its_events_to_their_own_jobs(deliver, runt
 
 def test_the_event_log_keeps_the_raw_body_and_no_second_parsed_copy(deliver, runtime, registry, engine):
     """The raw bytes are the record; ``events show`` derives the payload from them with the provider's code."""
-    from workers.cli import payload_of
+    from web.cli.events import payload_of
 
     _record_all(registry)
     _deliver_many(deliver, 1)
