@@ -38,7 +38,7 @@ class EventRecord(Base):
     provider: Mapped[str] = mapped_column(String(32))
     event_code: Mapped[str] = mapped_column(String(255))
     original_code: Mapped[str] = mapped_column(String(255))
-    #: At most ``MAX_KEY`` characters: longer provider keys are stored as their SHA-256 (workers.jobs).
+    #: At most ``MAX_KEY`` characters: longer provider keys are stored as their SHA-256 (db.bounds).
     idempotency_key: Mapped[str] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(16))
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

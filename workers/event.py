@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from db import utc
 
 
 @dataclass(frozen=True)
@@ -23,3 +25,19 @@ class Event:
     #: The validated payload, amounts as ``Decimal``.
     payload: dict[str, Any] = field(repr=False)
     raw: bytes = field(repr=False)
+
+    @classmethod
+    def from_row(cls, row: Any, payload: dict[str, Any], *, raw: bytes | None = None) -> Event:
+        """The handlers' view of a stored event row; ``raw`` when the caller already holds the
+        body (a batch locks rows without reading their bodies back)."""
+        return cls(
+            id=row.id,
+            provider=row.provider,
+            event_code=row.event_code,
+            original_code=row.original_code,
+            idempotency_key=row.idempotency_key,
+            occurred_at=utc(row.occurred_at),
+            received_at=utc(row.received_at) or datetime.now(UTC),
+            payload=payload,
+            raw=row.raw if raw is None else raw,
+        )

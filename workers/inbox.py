@@ -6,24 +6,23 @@ SQLite's ``BEGIN IMMEDIATE`` write lock, so when two workers get the same event 
 instant the second waits, then sees ``processed`` and runs nothing. Handlers write through the
 same session, so their effects commit with the ``processed`` mark or not at all.
 
-``process_batch`` is what a drain runs: one insert statement for the batch, then one dispatch
-transaction; ``process`` is the one-event composition of ``store`` and ``dispatch`` that the
-one-event RQ job (a failed batch's events, a replay) uses.
-The row is committed by ``store`` before any handler runs; failures are recorded after the
-rollback in a short transaction of their own, so the success path pays no savepoint.
+There is one path: ``process_batch`` stores a batch with one insert, then locks its rows,
+decides which to dispatch and runs ``dispatch`` in a second transaction. ``process`` (the
+one-event RQ job: a failed batch's events) is a batch of one, as rq's ``enqueue_many`` reuses
+``create_job``; replay locks its row with ``lock`` and runs the same ``dispatch``.
+The row is committed before any handler runs; failures are recorded after the rollback in a
+short transaction of their own, so the success path pays no savepoint.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
-from sqlalchemy import Engine, bindparam, select, update
+from sqlalchemy import Engine, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from structlog.contextvars import bind_contextvars, unbind_contextvars
@@ -43,19 +42,19 @@ DUPLICATE = "duplicate"
 #: Statuses from which an event may still be dispatched (first try, retry, replay of a failure).
 DISPATCHABLE = (RECEIVED, FAILED)
 _MAX_ERROR = 2000
-#: Column sizes of ``events.idempotency_key`` and the two code columns.
-MAX_KEY = MAX_CODE = 255
 
 HandlerLookup = Callable[[str, str, str | None], list[Handler]]
 
 
 class HandlerFailed(Exception):
-    """A handler raised; the transaction was rolled back. The cause is chained."""
+    """A handler raised on the event log row ``log_id``; the transaction was rolled back.
+    The handler's exception is chained as ``__cause__``."""
 
-    def __init__(self, handler: str, event_id: int, cause: BaseException) -> None:
-        super().__init__(f"handler {handler} failed on event {event_id}: {type(cause).__name__}: {cause}")
+    def __init__(self, handler: str, log_id: int, cause: BaseException) -> None:
+        super().__init__(f"handler {handler} failed on event {log_id}: {type(cause).__name__}: {cause}")
         self.handler = handler
-        self.event_id = event_id
+        self.log_id = log_id
+        self.__cause__ = cause
 
 
 class BatchItemFailed(Exception):
@@ -76,29 +75,20 @@ class BatchFormFailed(Exception):
 
 @dataclass(frozen=True)
 class Outcome:
-    event_id: int
+    #: The event log row's id (``events.id``), what handlers receive as ``event.id``.
+    log_id: int
     status: str  # processed, ignored, ping, quarantined or duplicate
     handlers: tuple[str, ...] = ()
 
 
-def bounded(envelope: Envelope) -> Envelope:
-    """The envelope with provider-made strings that fit their columns (deterministically, so a
-    redelivery maps to the same row): an overlong key becomes its SHA-256, a code is cut."""
-    changes: dict[str, str] = {}
-    if len(envelope.idempotency_key) > MAX_KEY:
-        changes["idempotency_key"] = bounded_key(envelope.idempotency_key)
-    for name in ("event_code", "original_code"):
-        if len(getattr(envelope, name)) > MAX_CODE:
-            changes[name] = bounded_code(getattr(envelope, name))
-    return dataclasses.replace(envelope, **changes) if changes else envelope
+class Claim(NamedTuple):
+    """An event this transaction dispatches: its row is locked and still dispatchable."""
 
-
-def bounded_key(key: str) -> str:
-    return key if len(key) <= MAX_KEY else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-def bounded_code(code: str) -> str:
-    return code if len(code) <= MAX_CODE else code[:200] + "#" + hashlib.sha256(code.encode()).hexdigest()[:16]
+    index: int  # position in the batch, reported by ``BatchItemFailed``
+    row: Any  # the locked row: an ``EventRecord`` or a ``lock_many`` result row
+    event: Event
+    handlers: list[Handler]
+    log_context: dict[str, Any]
 
 
 def process(
@@ -109,49 +99,18 @@ def process(
     final_attempt: bool,
     lookup: HandlerLookup = handlers_for,
 ) -> Outcome:
-    """Store, then dispatch in a second transaction; a handler failure is recorded, then re-raised.
+    """One event: a batch of one. A handler failure is recorded, then re-raised as ``HandlerFailed``.
 
     The row is committed before any handler runs so that ``event.id`` is durable: a handler that
     called an outside system with it gets the same id on every retry, even after a crash.
-    One pooled connection serves the whole event (one checkout, one pre-ping).
     """
-    with engine.connect() as connection, Session(connection, expire_on_commit=False) as session:
-        with session.begin():
-            store(session, envelope, payload)
-        try:
-            with session.begin():
-                return dispatch(session, envelope, payload, lookup=lookup)
-        except HandlerFailed as exc:
-            fail_attempt(session, envelope, exc, final_attempt=final_attempt)
-            raise
-
-
-def store(session: Session, envelope: Envelope, payload: dict[str, Any] | None) -> None:
-    """Insert the event unless its (provider, idempotency key) exists; a duplicate changes nothing."""
-    _insert_many(session, [(envelope, payload)])
-
-
-def dispatch(
-    session: Session, envelope: Envelope, payload: dict[str, Any] | None, *, lookup: HandlerLookup = handlers_for
-) -> Outcome:
-    """Lock the stored row and run its handlers, unless it was already dispatched.
-
-    Works inside the caller's transaction (a batch can wrap each call in a savepoint). A handler
-    exception propagates as ``HandlerFailed``: the caller rolls back, then ``record_failure``.
-    """
-    row = lock(session, envelope.provider, envelope.idempotency_key)
-    return _dispatch_row(session, envelope, payload, row, lookup)
-
-
-def _dispatch_row(
-    session: Session, envelope: Envelope, payload: dict[str, Any] | None, row: EventRecord, lookup: HandlerLookup
-) -> Outcome:
-    if envelope.status != RECEIVED:
-        # ping and quarantined envelopes are only recorded: nothing to dispatch (yet).
-        return Outcome(row.id, row.status if row.status in (PING, QUARANTINED) else DUPLICATE)
-    if row.status not in DISPATCHABLE or payload is None:
-        return Outcome(row.id, DUPLICATE)
-    return run_handlers(session, row, payload, lookup=lookup)
+    try:
+        [outcome] = process_batch(engine, [(envelope, payload)], lookup=lookup)
+    except BatchItemFailed as exc:
+        with Session(engine) as session:  # connects lazily, inside fail_attempt's best-effort guard
+            fail_attempt(session, envelope, exc.failure, final_attempt=final_attempt)
+        raise exc.failure from exc.failure.__cause__
+    return outcome
 
 
 def process_batch(
@@ -161,19 +120,12 @@ def process_batch(
     lookup: HandlerLookup = handlers_for,
     use_many: bool = True,
 ) -> list[Outcome]:
-    """``process`` for many events: one insert, then one dispatch transaction.
+    """Store the events with one insert, then dispatch them in one transaction.
 
     All or nothing, and optimistic: any exception (a handler's, a deadlock, the database going
     away) rolls the dispatch back and propagates; the caller isolates a failing event
     (``BatchItemFailed`` names it) or gives each event its own job. Rows are locked in key order,
-    so two drains never wait on each other in a cycle.
-
-    A handler with a batch form (``fn.many(events, session)``, e.g. the ledger) is called once
-    with all of the batch's events it matches, in order; others once per event. Each handler
-    runs over the whole batch before the next handler starts: they share one transaction, so
-    only the order *within* a handler is visible, and it is the events' order. A failure inside
-    a batch form names no event (``BatchFormFailed``): the caller runs the batch again with
-    ``use_many=False`` to find it.
+    so two drains never wait on each other in a cycle. One pooled connection serves the batch.
     """
     if not items:
         return []
@@ -183,54 +135,80 @@ def process_batch(
         with session.begin():
             rows = lock_many(session, {(e.provider, e.idempotency_key) for e, _ in items})
             outcomes: list[Outcome | None] = [None] * len(items)
-            todo: list[_Todo] = []
+            claims: list[Claim] = []
             claimed: set[int] = set()
             for index, (envelope, payload) in enumerate(items):
                 row = rows[(envelope.provider, envelope.idempotency_key)]
                 if envelope.status != RECEIVED:
+                    # ping and quarantined envelopes are only recorded: nothing to dispatch (yet).
                     outcomes[index] = Outcome(row.id, row.status if row.status in (PING, QUARANTINED) else DUPLICATE)
                 elif row.status not in DISPATCHABLE or payload is None or row.id in claimed:
                     outcomes[index] = Outcome(row.id, DUPLICATE)  # done before, or twice in this batch
                 else:
                     claimed.add(row.id)
+                    event = Event.from_row(row, payload, raw=envelope.raw)
                     found = lookup(row.provider, row.event_code, row.original_code)
-                    event = to_event(row, payload, raw=envelope.raw)
-                    todo.append((index, row, event, found, log_context(envelope)))
-            _run_batch_handlers(session, todo, use_many)
-            now = datetime.now(UTC)
-            marks = []
-            for index, row, _, found, _ in todo:
-                names = [handler_name(fn) for fn in found]
-                status = PROCESSED if found else IGNORED
-                marks.append({"b_id": row.id, "status": status, "handlers": names, "attempts": row.attempts + 1,
-                              "last_error": None, "processed_at": now})  # fmt: skip
-                outcomes[index] = Outcome(row.id, status, tuple(names))
-            if marks:
-                session.connection().execute(_MARK_PROCESSED, marks)
+                    claims.append(Claim(index, row, event, found, log_context(envelope)))
+            for claim, outcome in zip(claims, dispatch(session, claims, use_many=use_many), strict=True):
+                outcomes[claim.index] = outcome
             return [outcome for outcome in outcomes if outcome is not None]
 
 
+def dispatch(session: Session, claims: list[Claim], *, use_many: bool = True) -> list[Outcome]:
+    """Run the claimed events' handlers in ``session``, then mark their rows; one outcome per claim.
+
+    A handler with a batch form (``fn.many(events, session)``, e.g. the ledger) is called once
+    with all of the claims' events it matches, in order; others once per event. Each handler
+    runs over every event before the next handler starts: they share one transaction, so only
+    the order *within* a handler is visible, and it is the events' order. A raise leaves the
+    transaction for the caller to roll back: ``BatchItemFailed`` names the event, while a batch
+    form's failure names none (``BatchFormFailed``): the caller runs again with
+    ``use_many=False`` to find it.
+    """
+    by_handler: dict[Handler, list[Claim]] = {}
+    for claim in claims:
+        for fn in claim.handlers:
+            by_handler.setdefault(fn, []).append(claim)
+    for fn, members in by_handler.items():
+        name = handler_name(fn)
+        many = getattr(fn, "many", None) if use_many else None
+        if many is not None and len(members) > 1:
+            try:
+                many([claim.event for claim in members], session)
+            except Exception as exc:
+                raise BatchFormFailed(name, exc) from exc
+            continue
+        for claim in members:
+            bind_contextvars(**claim.log_context, log_id=claim.event.id)
+            try:
+                fn(claim.event, session)
+            except Exception as exc:
+                raise BatchItemFailed(claim.index, HandlerFailed(name, claim.event.id, exc)) from exc
+            finally:
+                unbind_contextvars(*claim.log_context, "log_id")
+    now = datetime.now(UTC)
+    outcomes, marks = [], []
+    for claim in claims:
+        names = [handler_name(fn) for fn in claim.handlers]
+        status = PROCESSED if claim.handlers else IGNORED
+        marks.append({"b_id": claim.row.id, "status": status, "handlers": names, "attempts": claim.row.attempts + 1,
+                      "last_error": None, "processed_at": now})  # fmt: skip
+        outcomes.append(Outcome(claim.row.id, status, tuple(names)))
+    if marks:
+        session.connection().execute(_MARK_PROCESSED, marks)
+    return outcomes
+
+
 _EVENTS = EventRecord.__table__
+_LOCKED_COLUMNS = ("id", "provider", "idempotency_key", "event_code", "original_code", "status", "attempts",
+                   "occurred_at", "received_at")  # fmt: skip
 _LOCK_EVENTS = KeyedLookup(
     _EVENTS,
     keys=[_EVENTS.c.provider, _EVENTS.c.idempotency_key],
-    columns=[
-        getattr(_EVENTS.c, name)
-        for name in (
-            "id",
-            "provider",
-            "idempotency_key",
-            "event_code",
-            "original_code",
-            "status",
-            "attempts",
-            "occurred_at",
-            "received_at",
-        )
-    ],
+    columns=[getattr(_EVENTS.c, name) for name in _LOCKED_COLUMNS],
     lock=True,
 )
-#: One executemany marks a batch's rows (the ORM would flush them one UPDATE per row).
+#: One executemany marks the rows (the ORM would flush them one UPDATE per row).
 _MARK_PROCESSED = (
     update(_EVENTS)
     .where(_EVENTS.c.id == bindparam("b_id"))
@@ -255,33 +233,6 @@ def log_context(envelope: Envelope) -> dict[str, Any]:
     }
 
 
-_Todo = tuple[int, Any, Event, list[Handler], dict[str, Any]]  # index, locked row, event, handlers, log context
-
-
-def _run_batch_handlers(session: Session, todo: list[_Todo], use_many: bool) -> None:
-    by_handler: dict[Handler, list[tuple[int, Event, dict[str, Any]]]] = {}
-    for index, _row, event, found, context in todo:
-        for fn in found:
-            by_handler.setdefault(fn, []).append((index, event, context))
-    for fn, members in by_handler.items():
-        name = handler_name(fn)
-        many = getattr(fn, "many", None) if use_many else None
-        if many is not None and len(members) > 1:
-            try:
-                many([event for _, event, _ in members], session)
-            except Exception as exc:
-                raise BatchFormFailed(name, exc) from exc
-            continue
-        for index, event, context in members:
-            bind_contextvars(**context, log_id=event.id)
-            try:
-                fn(event, session)
-            except Exception as exc:
-                raise BatchItemFailed(index, HandlerFailed(name, event.id, exc)) from exc
-            finally:
-                unbind_contextvars(*context, "log_id")
-
-
 def lock_many(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     """What dispatch needs of the rows of ``keys`` (not their bodies, which the batch already
     holds), locked in key order until the transaction ends (FOR UPDATE), one index lookup each."""
@@ -289,9 +240,29 @@ def lock_many(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, s
     return {(row.provider, row.idempotency_key): row for row in rows}
 
 
-def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, final_attempt: bool) -> None:
-    """Count the attempt and keep the error; the event is ``failed`` after the last try."""
-    session.execute(
+def lock(session: Session, log_id: int) -> EventRecord | None:
+    """The whole row ``log_id``, locked until the transaction ends (FOR UPDATE; a no-op on SQLite)."""
+    return session.get(EventRecord, log_id, with_for_update=True, populate_existing=True)
+
+
+def fail_attempt(session: Session, envelope: Envelope, exc: HandlerFailed, *, final_attempt: bool) -> None:
+    """Log a failed attempt and record it in a short transaction of its own, after the rollback:
+    the attempt is counted, the error kept, and the event is ``failed`` after the last try.
+
+    Best effort: the database may be what failed, and the retry (RQ's) happens regardless.
+    """
+    log.error(
+        "event.attempt_failed",
+        provider=envelope.provider,
+        event_code=envelope.event_code,
+        idempotency_key=envelope.idempotency_key,
+        log_id=exc.log_id,
+        handler=exc.handler,
+        final_attempt=final_attempt,
+        error=error_text(exc.__cause__ or exc),
+        exc_info=exc,
+    )
+    counted = (
         update(EventRecord)
         .where(
             EventRecord.provider == envelope.provider,
@@ -299,86 +270,14 @@ def record_failure(session: Session, envelope: Envelope, exc: BaseException, *, 
             EventRecord.status.in_(DISPATCHABLE),
         )
         .values(
-            attempts=EventRecord.attempts + 1,
-            last_error=error_text(exc),
-            status=FAILED if final_attempt else RECEIVED,
+            attempts=EventRecord.attempts + 1, last_error=error_text(exc), status=FAILED if final_attempt else RECEIVED
         )
     )
-
-
-def fail_attempt(session: Session, envelope: Envelope, exc: HandlerFailed, *, final_attempt: bool) -> None:
-    """Log a failed attempt and record it in a short transaction of its own, after the rollback.
-
-    Best effort: the database may be what failed, and the retry (RQ's) happens regardless.
-    """
-    _log_failure(envelope, exc, final_attempt)
     try:
         with session.begin():
-            record_failure(session, envelope, exc, final_attempt=final_attempt)
+            session.execute(counted)
     except Exception as db_exc:
         log.warning("event.failure_not_recorded", error=error_text(db_exc))
-
-
-def _log_failure(envelope: Envelope, exc: HandlerFailed, final_attempt: bool) -> None:
-    log.error(
-        "event.attempt_failed",
-        provider=envelope.provider,
-        event_code=envelope.event_code,
-        idempotency_key=envelope.idempotency_key,
-        log_id=exc.event_id,  # the event log row; event_id (bound) is the id the provider got
-        handler=exc.handler,
-        final_attempt=final_attempt,
-        error=error_text(exc.__cause__ or exc),
-        exc_info=exc,
-    )
-
-
-def lock(session: Session, provider: str, idempotency_key: str) -> EventRecord:
-    """The event's row, locked until the transaction ends (FOR UPDATE; a no-op on SQLite)."""
-    query = (
-        select(EventRecord)
-        .where(EventRecord.provider == provider, EventRecord.idempotency_key == idempotency_key)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return session.scalars(query).one()
-
-
-def run_handlers(
-    session: Session, row: EventRecord, payload: dict[str, Any], *, lookup: HandlerLookup = handlers_for
-) -> Outcome:
-    """Run every matching handler in ``session`` and mark the row; a raise leaves nothing behind."""
-    event = to_event(row, payload)
-    found = lookup(row.provider, row.event_code, row.original_code)
-    names = tuple(handler_name(fn) for fn in found)
-    for fn, name in zip(found, names, strict=True):
-        try:
-            fn(event, session)
-        except Exception as exc:
-            raise HandlerFailed(name, row.id, exc) from exc
-    row.status = PROCESSED if found else IGNORED
-    row.handlers = list(names)
-    row.attempts += 1
-    row.last_error = None
-    row.processed_at = datetime.now(UTC)
-    session.flush()
-    return Outcome(row.id, row.status, names)
-
-
-def to_event(row: Any, payload: dict[str, Any], *, raw: bytes | None = None) -> Event:
-    """The handlers' view of a stored row; ``raw`` when the caller already holds the body (a
-    batch locks rows without reading their bodies back)."""
-    return Event(
-        id=row.id,
-        provider=row.provider,
-        event_code=row.event_code,
-        original_code=row.original_code,
-        idempotency_key=row.idempotency_key,
-        occurred_at=utc(row.occurred_at),
-        received_at=utc(row.received_at) or datetime.now(UTC),
-        payload=payload,
-        raw=row.raw if raw is None else raw,
-    )
 
 
 def error_text(exc: BaseException) -> str:
@@ -387,24 +286,24 @@ def error_text(exc: BaseException) -> str:
 
 
 def _insert_many(session: Session, items: list[tuple[Envelope, dict[str, Any] | None]]) -> None:
+    """Insert the events whose (provider, idempotency key) is new; a duplicate changes nothing.
+    One executemany: the statement is compiled once and cached."""
     now = datetime.now(UTC)
-    rows = [_values(envelope, envelope.status, now) for envelope, _payload in items]
+    rows = [_values(envelope, now) for envelope, _payload in items]
     dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
     statement = dialect.insert(EventRecord).on_conflict_do_nothing(index_elements=["provider", "idempotency_key"])
-    # executemany: compiled once and cached; a 200-row VALUES clause was rebuilt for every batch.
     session.connection().execute(statement, rows)
 
 
-def _values(envelope: Envelope, status: str, now: datetime) -> dict[str, Any]:
+def _values(envelope: Envelope, now: datetime) -> dict[str, Any]:
     # No ``payload``: the raw body is the record, and the payload is derived from it by the same
-    # provider code whenever it is needed (``events show``). A second, parsed copy doubled every
-    # row's size and cost ~12 % of the worker's throughput (encoding, JSONB parse, TOAST).
+    # provider code whenever it is needed (``events show``), so each row holds one copy.
     return {
         "provider": envelope.provider,
         "event_code": envelope.event_code,
         "original_code": envelope.original_code,
         "idempotency_key": envelope.idempotency_key,
-        "status": status,
+        "status": envelope.status,
         "occurred_at": utc(envelope.occurred_at),
         "received_at": utc(envelope.received_at),
         "stored_at": now,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import db
 import handlers
 from config import Settings
+from db.bounds import bounded
 from ops import metrics
 from providers import load_payload
 from providers.errors import Invalid
@@ -68,7 +69,7 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def process_event(data: dict[str, Any]) -> str:
     """Store the event once and dispatch it to its handlers; returns the outcome's status."""
-    envelope = inbox.bounded(Envelope.from_dict(data))
+    envelope = bounded(Envelope.from_dict(data))
     job = get_current_job()
     final_attempt = job is None or not job.retries_left
     # The same context the web bound when it acknowledged the event (event_id is the id the
@@ -89,7 +90,7 @@ def process_event(data: dict[str, Any]) -> str:
     log.info(
         "event.done",
         **context,
-        log_id=outcome.event_id,
+        log_id=outcome.log_id,
         outcome=outcome.status,
         handlers=len(outcome.handlers),
     )
@@ -115,7 +116,7 @@ def drain_inbox() -> dict[str, int]:
     entries: list[stream.Entry] = []
     for entry_id, fields in taken:
         try:
-            entries.append(stream.Entry(entry_id, inbox.bounded(stream.decode(fields))))
+            entries.append(stream.Entry(entry_id, bounded(stream.decode(fields))))
         except Exception as exc:  # written by our own web; kept aside for an operator, never dropped
             log.error("drain.undecodable_entry", entry_id=entry_id.decode(), error=type(exc).__name__)
             stream.set_aside(connection, entry_id, fields)
@@ -132,7 +133,7 @@ def drain_inbox() -> dict[str, int]:
         log.info(
             "event.done",
             **inbox.log_context(envelope),
-            log_id=outcome.event_id,
+            log_id=outcome.log_id,
             outcome=outcome.status,
             handlers=len(outcome.handlers),
         )

@@ -18,12 +18,15 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.bounds import bounded_code, bounded_key
 from db.models import FAILED, IGNORED, QUARANTINED, RECEIVED, EventRecord
 from handlers.registry import handlers_for
 from providers import PROVIDERS, describe
 from providers.errors import Invalid
 from providers.types import Described
-from workers.inbox import HandlerFailed, HandlerLookup, bounded_code, bounded_key, error_text, run_handlers
+from workers import inbox
+from workers.event import Event
+from workers.inbox import HandlerLookup, error_text
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +41,7 @@ _KOBANA_HEADERS = {
 
 @dataclass(frozen=True)
 class ReplayResult:
-    event_id: int
+    log_id: int
     #: processed, ignored, failed, quarantined (still invalid), refused, duplicate, not_found
     result: str
     detail: str = ""
@@ -48,7 +51,7 @@ class ReplayResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.event_id,
+            "id": self.log_id,
             "result": self.result,
             "detail": self.detail,
             "handlers": list(self.handlers),
@@ -61,35 +64,37 @@ def job_id_for(provider: str, idempotency_key: str) -> str:
 
 
 def replay(
-    sessions: sessionmaker[Session], event_id: int, *, force: bool = False, lookup: HandlerLookup = handlers_for
+    sessions: sessionmaker[Session], log_id: int, *, force: bool = False, lookup: HandlerLookup = handlers_for
 ) -> ReplayResult:
-    """Replay one event in its own transaction; never raises for a handler's failure."""
+    """Replay the event log row ``log_id`` in its own transaction; never raises for a handler's failure."""
     with sessions.begin() as session:
-        row = session.get(EventRecord, event_id, with_for_update=True, populate_existing=True)
+        row = inbox.lock(session, log_id)
         if row is None:
-            return ReplayResult(event_id, "not_found", "no such event")
+            return ReplayResult(log_id, "not_found", "no such event")
         job_id = job_id_for(row.provider, row.idempotency_key)
         if row.status not in (RECEIVED, FAILED, QUARANTINED) and not force:
-            return ReplayResult(event_id, "refused", f"status is {row.status}; use --force to run its handlers again")
+            return ReplayResult(log_id, "refused", f"status is {row.status}; use --force to run its handlers again")
         try:
             described = revalidate(row)
         except (Invalid, ValidationError) as exc:
             row.validation_errors = exc.errors if isinstance(exc, Invalid) else exc.messages
-            return ReplayResult(event_id, "quarantined" if row.status == QUARANTINED else "invalid", error_text(exc))
+            return ReplayResult(log_id, "quarantined" if row.status == QUARANTINED else "invalid", error_text(exc))
         if row.status == QUARANTINED:
             duplicate_of = _fill_from_quarantine(session, row, described)
             if duplicate_of is not None:
                 detail = f"same event as {duplicate_of}, which is kept"
-                return ReplayResult(event_id, "duplicate", detail, job_id=job_id)
+                return ReplayResult(log_id, "duplicate", detail, job_id=job_id)
+        event = Event.from_row(row, described.payload)
+        claim = inbox.Claim(0, row, event, lookup(row.provider, row.event_code, row.original_code), {})
         try:
-            with session.begin_nested():
-                outcome = run_handlers(session, row, described.payload, lookup=lookup)
-        except HandlerFailed as exc:
-            row.status, row.attempts, row.last_error = FAILED, row.attempts + 1, error_text(exc)
-            log.error("event.replay_failed", event_id=event_id, handler=exc.handler, exc_info=exc)
-            return ReplayResult(event_id, FAILED, row.last_error)
-        log.info("event.replayed", event_id=event_id, outcome=outcome.status, forced=force)
-        return ReplayResult(event_id, outcome.status, handlers=outcome.handlers, job_id=job_id)
+            with session.begin_nested():  # flushes the row first: the mark below is a Core UPDATE
+                [outcome] = inbox.dispatch(session, [claim])
+        except inbox.BatchItemFailed as exc:
+            row.status, row.attempts, row.last_error = FAILED, row.attempts + 1, error_text(exc.failure)
+            log.error("event.replay_failed", log_id=log_id, handler=exc.failure.handler, exc_info=exc.failure)
+            return ReplayResult(log_id, FAILED, row.last_error)
+        log.info("event.replayed", log_id=log_id, outcome=outcome.status, forced=force)
+        return ReplayResult(log_id, outcome.status, handlers=outcome.handlers, job_id=job_id)
 
 
 def revalidate(row: EventRecord) -> Described:

@@ -218,7 +218,7 @@ def replay_events(event_ids: tuple[int, ...], status: str | None, provider: str 
     else:
         for r in results:
             extra = f" ({', '.join(r.handlers)})" if r.handlers else (f": {r.detail}" if r.detail else "")
-            click.echo(f"event {r.event_id}: {r.result}{extra}")
+            click.echo(f"event {r.log_id}: {r.result}{extra}")
         if not results:
             click.echo("(nothing to replay)")
     if any(r.result not in ("processed", "ignored", "duplicate") for r in results):
