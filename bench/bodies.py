@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from config import Secrets
 from providers import kobana
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "samples" / "kobana" / "bank_billet.paid.json"
@@ -46,5 +47,5 @@ def paid(size: int | None = None) -> bytes:
 def signature(raw: bytes, secret: str = SECRET) -> str:
     """Kobana's header value; checked against the provider module's own signer."""
     value = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
-    assert kobana.sign(raw, secret.encode())["X-Kobana-Signature"] == value
+    assert kobana.sign(raw, Secrets([secret.encode()]), 0)["X-Kobana-Signature"] == value
     return value

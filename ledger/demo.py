@@ -14,7 +14,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from config import Settings
+from config import Secrets, Settings
 from ledger.traffic import Delivery
 from providers import celcoin, kobana, transfeera
 
@@ -23,17 +23,15 @@ def headers_for(delivery: Delivery, settings: Settings) -> dict[str, str]:
     """The headers the provider would send with this body, signed with the configured credentials."""
     headers = {"Content-Type": "application/json", "User-Agent": "webhook-receiver-demo"}
     if delivery.provider == "kobana":
-        secret = (settings.kobana_secrets or (b"",))[0]
-        headers.update(kobana.sign(delivery.body, secret))
+        headers.update(kobana.sign(delivery.body, settings.kobana_secrets or Secrets([b""]), time.time()))
         headers["X-Kobana-Event"] = delivery.event_code
         headers["X-Kobana-Environment"] = "sandbox"
         if delivery.delivery_id:
             headers["X-Kobana-Delivery-Id"] = delivery.delivery_id
     elif delivery.provider == "transfeera":
-        secret = (settings.transfeera_secrets or (b"",))[0]
-        headers.update(transfeera.sign(delivery.body, secret, time.time()))
+        headers.update(transfeera.sign(delivery.body, settings.transfeera_secrets or Secrets([b""]), time.time()))
     elif settings.celcoin is not None:
-        headers.update(celcoin.sign(settings.celcoin.username, settings.celcoin.password))
+        headers.update(celcoin.sign(delivery.body, settings.celcoin, time.time()))
     return headers
 
 

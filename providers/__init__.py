@@ -1,37 +1,29 @@
 """The providers we receive from, and the one path every request takes through them.
 
-A provider module is a small complete unit with the same surface (no Flask inside, so each
-is tested as pure functions over headers and bytes):
-
-- ``NAME``, ``UNAUTHENTICATED_STATUS``
-- ``credentials(settings)``: None when the provider is disabled
-- ``is_probe(headers, raw)``: a registration test that must get 2xx and cause nothing
-- ``authenticate(headers, raw, settings, now)``: raises ``Unauthenticated``
-- ``parse(raw, content_type)``: bytes → dict with Decimal amounts, raises ``Invalid``
-- ``describe(payload, headers, raw, entity)``: validated payload, event code, idempotency key
-- ``fallback_key(headers, raw)``, ``code_hint(headers)``: for bodies that fail validation
+Each provider module is a complete unit with the surface ``providers.types.Provider`` declares
+(mypy checks every module against it): what differs between providers lives in its module,
+never in a branch on its name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from types import ModuleType
 from typing import Any
 
 from marshmallow import ValidationError
 
 from providers import celcoin, kobana, transfeera
 from providers.errors import Invalid
-from providers.types import Described
+from providers.types import Described, Provider
 from schemas.envelope import QUARANTINED, Envelope
 
 #: Every provider by the name used in its URL (``/webhooks/<name>``).
-PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (kobana, celcoin, transfeera)}
+PROVIDERS: dict[str, Provider[Any]] = {kobana.NAME: kobana, celcoin.NAME: celcoin, transfeera.NAME: transfeera}
 
 
 def receive(
-    provider: ModuleType,
+    provider: Provider[Any],
     headers: Mapping[str, str],
     raw: bytes,
     *,
@@ -45,7 +37,7 @@ def receive(
     Providers give up on 4xx, and an authentic notification must never be lost, so a body that
     fails parsing or validation becomes a ``quarantined`` envelope for an operator to replay.
     """
-    delivery = kobana.delivery_headers(headers) if provider is kobana else {}
+    delivery = provider.delivery_headers(headers)
     try:
         described = describe(provider, headers, raw, content_type, entity)
     except (Invalid, ValidationError) as exc:
@@ -83,12 +75,10 @@ def receive(
 
 
 def describe(
-    provider: ModuleType, headers: Mapping[str, str], raw: bytes, content_type: str, entity: str | None
+    provider: Provider[Any], headers: Mapping[str, str], raw: bytes, content_type: str, entity: str | None
 ) -> Described:
     """Parse and validate; raises ``Invalid`` or ``ValidationError``. Shared with replay."""
-    payload: dict[str, Any] = provider.parse(raw, content_type)
-    described: Described = provider.describe(payload, headers, raw, entity)
-    return described
+    return provider.describe(provider.parse(raw, content_type), headers, raw, entity)
 
 
 def load_payload(envelope: Envelope) -> dict[str, Any]:

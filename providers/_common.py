@@ -6,24 +6,22 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
 from providers.errors import Invalid
 
-Digest = Callable[[], Any]
 
+def signature_matches(expected: Iterable[bytes], candidates: Iterable[bytes]) -> bool:
+    """True if any candidate digest equals any expected one (one per secret: rotation).
 
-def signature_matches(secrets: Iterable[bytes], message: bytes, candidates: Iterable[bytes], digest: Digest) -> bool:
-    """True if any candidate digest equals HMAC(secret, message) for any secret.
-
-    Every secret is tried (rotation) and every candidate (Transfeera may send several ``v1``).
-    ``compare_digest`` on raw bytes makes the check constant-time and hex case irrelevant.
+    Every candidate is tried (Transfeera may send several ``v1``). ``compare_digest`` on raw
+    bytes makes the check constant-time and hex case irrelevant.
     """
-    expected = [hmac.new(s, message, digest).digest() for s in secrets]
-    return any(hmac.compare_digest(e, c) for c in candidates for e in expected)
+    wanted = list(expected)
+    return any(hmac.compare_digest(e, c) for c in candidates for e in wanted)
 
 
 def hex_digest_or_none(text: str, length: int) -> bytes | None:

@@ -31,12 +31,15 @@ from schemas.envelope import RECEIVED
 
 NAME = "celcoin"
 UNAUTHENTICATED_STATUS = 401
+#: Celcoin registers one URL per entity, and flat bodies are known only by it (§2.2).
+ENTITY_IN_PATH = True
+CHALLENGE = 'Basic realm="webhooks", charset="UTF-8"'
 
 #: Legacy Pix ``TransactionType`` → the BaaS entity with the same meaning (§2.6, 3P).
 LEGACY_TYPES = {"RECEIVEPIX": "pix-payment-in", "PAYMENT": "pix-payment-out", "REVERTED": "pix-reversal-in"}
 
 #: Keys that identify the transaction a body is about, most specific first.
-_ID_KEYS = ("id", "endToEndId", "clientCode", "clientRequestId", "cardId", "accountId", "transactionId")
+ID_KEYS = ("id", "endToEndId", "clientCode", "clientRequestId", "cardId", "accountId", "transactionId")
 
 
 def credentials(settings: Settings) -> CelcoinCreds | None:
@@ -95,7 +98,7 @@ def _legacy_pix(data: dict[str, Any], raw: bytes, entity: str | None) -> Describ
 def _described(
     code: str, body: Mapping[str, Any], status: object, when: object, data: dict[str, Any], raw: bytes
 ) -> Described:
-    ident = ci_get(body, *_ID_KEYS) or body_digest(raw)
+    ident = ci_get(body, *ID_KEYS) or body_digest(raw)
     status_text = str(status).upper() if status is not None else "-"
     return Described(code, code, f"{code}:{ident}:{status_text}", parse_timestamp(when), RECEIVED, data)
 
@@ -114,6 +117,14 @@ def code_hint(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def sign(username: bytes, password: bytes) -> dict[str, str]:
-    """The Basic ``Authorization`` header Celcoin sends with the registered login/pwd."""
-    return {"Authorization": "Basic " + base64.b64encode(username + b":" + password).decode("ascii")}
+def delivery_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {}
+
+
+def headers_from_delivery(delivery: Mapping[str, str]) -> dict[str, str]:
+    return {}
+
+
+def sign(raw: bytes, creds: CelcoinCreds, now: float) -> dict[str, str]:
+    """The Basic ``Authorization`` header Celcoin sends with the registered login/pwd (whatever the body)."""
+    return {"Authorization": "Basic " + base64.b64encode(creds.username + b":" + creds.password).decode("ascii")}

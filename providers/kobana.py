@@ -28,6 +28,8 @@ from schemas.kobana import SCHEMA
 
 NAME = "kobana"
 UNAUTHENTICATED_STATUS = 498  # Kobana asks for 498 Token Invalid (providers.md §1.7)
+ENTITY_IN_PATH = False
+CHALLENGE = None
 
 #: Renamed codes, old → new; the old code is kept as ``original_code`` (seed 001).
 ALIASES = {
@@ -52,6 +54,11 @@ def is_probe(headers: Mapping[str, str], raw: bytes) -> bool:
     return False  # Kobana's test is the signed ``ping`` event, handled as an event
 
 
+def expected(secret: bytes, raw: bytes, algorithm: str = "sha256") -> bytes:
+    """The HMAC of the raw body: what ``sign`` sends and ``authenticate`` compares against."""
+    return hmac.new(secret, raw, _DIGESTS[algorithm][0]).digest()
+
+
 def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now: float) -> None:
     secrets = settings.kobana_secrets or ()
     header, value = "X-Kobana-Signature", headers.get("X-Kobana-Signature")
@@ -62,11 +69,11 @@ def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now
     match = _SIGNATURE.fullmatch(value.strip())
     if not match or (header == "X-Kobana-Signature" and match[1] != "sha256"):
         raise Unauthenticated(f"malformed {header} header")
-    digest, size = _DIGESTS[match[1]]
-    given = hex_digest_or_none(match[2], size)
+    algorithm = match[1]
+    given = hex_digest_or_none(match[2], _DIGESTS[algorithm][1])
     if given is None:
         raise Unauthenticated(f"malformed {header} header")
-    if not signature_matches(secrets, raw, [given], digest):
+    if not signature_matches((expected(secret, raw, algorithm) for secret in secrets), [given]):
         raise Unauthenticated(f"{header} does not match the body")
 
 
@@ -116,6 +123,10 @@ def delivery_headers(headers: Mapping[str, str]) -> dict[str, str]:
     return found
 
 
-def sign(raw: bytes, secret: bytes) -> dict[str, str]:
-    """Headers Kobana would send for ``raw`` (used by ``flask webhooks send`` and demos)."""
-    return {"X-Kobana-Signature": "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest()}
+def headers_from_delivery(delivery: Mapping[str, str]) -> dict[str, str]:
+    return {candidates[0]: delivery[name] for name, candidates in _DELIVERY_HEADERS.items() if delivery.get(name)}
+
+
+def sign(raw: bytes, creds: Secrets, now: float) -> dict[str, str]:
+    """The signature header Kobana would send for ``raw``, with the first secret (``now`` unused)."""
+    return {"X-Kobana-Signature": "sha256=" + expected(creds[0], raw).hex()}

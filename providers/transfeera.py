@@ -29,6 +29,8 @@ from schemas.transfeera import SCHEMA
 
 NAME = "transfeera"
 UNAUTHENTICATED_STATUS = 401
+ENTITY_IN_PATH = False
+CHALLENGE = None
 HEADER = "Transfeera-Signature"
 
 _PROBE = re.compile(rb'\s*\{\s*"test"\s*:\s*true\s*\}\s*')
@@ -43,6 +45,11 @@ def credentials(settings: Settings) -> Secrets | None:
 def is_probe(headers: Mapping[str, str], raw: bytes) -> bool:
     """The unsigned ``{"test": true}`` sent when a URL is registered (matched on bytes, unparsed)."""
     return len(raw) < 64 and _PROBE.fullmatch(raw) is not None
+
+
+def expected(secret: bytes, t: str, raw: bytes) -> bytes:
+    """HMAC-SHA256 of ``t + "." + raw``: what ``sign`` sends and ``authenticate`` compares against."""
+    return hmac.new(secret, t.encode() + b"." + raw, hashlib.sha256).digest()
 
 
 def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now: float) -> None:
@@ -68,7 +75,7 @@ def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now
         raise Unauthenticated(f"{HEADER} has no valid t= timestamp")
     if not candidates:
         raise Unauthenticated(f"{HEADER} has no valid v1= signature")
-    if not signature_matches(secrets, timestamp.encode() + b"." + raw, candidates, hashlib.sha256):
+    if not signature_matches((expected(secret, timestamp, raw) for secret in secrets), candidates):
         raise Unauthenticated(f"{HEADER} does not match the body")
     seconds = int(timestamp) / (1000 if len(timestamp) == 13 else 1)
     if seconds < now - settings.transfeera_tolerance_seconds:
@@ -101,8 +108,15 @@ def code_hint(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-def sign(raw: bytes, secret: bytes, now: float) -> dict[str, str]:
-    """Headers Transfeera would send for ``raw`` at ``now`` (``t`` in milliseconds)."""
-    t = str(int(now * 1000))
-    digest = hmac.new(secret, t.encode() + b"." + raw, hashlib.sha256).hexdigest()
-    return {HEADER: f"t={t},v1={digest}"}
+def delivery_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    return {}
+
+
+def headers_from_delivery(delivery: Mapping[str, str]) -> dict[str, str]:
+    return {}
+
+
+def sign(raw: bytes, creds: Secrets, now: float) -> dict[str, str]:
+    """The header Transfeera would send for ``raw`` at ``now`` (``t`` in milliseconds), with the first secret."""
+    t = str(round(now * 1000))
+    return {HEADER: f"t={t},v1={expected(creds[0], t, raw).hex()}"}

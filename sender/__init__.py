@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from config import Settings
+from config import Secrets, Settings
 from providers import celcoin, kobana, transfeera
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -80,12 +80,12 @@ class KobanaSender:
         return data
 
     def headers(self, raw: bytes, event: str, settings: Settings, now: float) -> dict[str, str]:
-        secret = _first(settings.kobana_secrets, "KOBANA_WEBHOOK_SECRET")
+        secrets = _required(settings.kobana_secrets, "KOBANA_WEBHOOK_SECRET")
         return {
             "X-Kobana-Delivery-Id": str(uuid.uuid4()),
             "X-Kobana-Event": event,
             "X-Kobana-Environment": "sandbox",
-            **kobana.sign(raw, secret),
+            **kobana.sign(raw, secrets, now),
         }
 
 
@@ -104,7 +104,7 @@ class TransfeeraSender:
         return data
 
     def headers(self, raw: bytes, event: str, settings: Settings, now: float) -> dict[str, str]:
-        return transfeera.sign(raw, _first(settings.transfeera_secrets, "TRANSFEERA_WEBHOOK_SECRET"), now)
+        return transfeera.sign(raw, _required(settings.transfeera_secrets, "TRANSFEERA_WEBHOOK_SECRET"), now)
 
 
 @register
@@ -127,11 +127,11 @@ class CelcoinSender:
     def headers(self, raw: bytes, event: str, settings: Settings, now: float) -> dict[str, str]:
         if settings.celcoin is None:
             raise SendError("CELCOIN_WEBHOOK_USERNAME/CELCOIN_WEBHOOK_PASSWORD are not set")
-        return celcoin.sign(settings.celcoin.username, settings.celcoin.password)
+        return celcoin.sign(raw, settings.celcoin, now)
 
 
 def _renew_first_id(body: dict[str, Any]) -> dict[str, Any]:
-    for key in celcoin._ID_KEYS:
+    for key in celcoin.ID_KEYS:
         if key in body:
             value = body[key]
             numeric = isinstance(value, _Number | int)
@@ -140,10 +140,10 @@ def _renew_first_id(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _first(secrets: tuple[bytes, ...] | None, variable: str) -> bytes:
+def _required(secrets: Secrets | None, variable: str) -> Secrets:
     if not secrets:
         raise SendError(f"{variable} is not set: the sender signs with the service's own secret")
-    return secrets[0]
+    return secrets
 
 
 def events(provider: str) -> list[str]:

@@ -11,9 +11,6 @@ Migrations run once per session; every table is emptied after each test.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import os
 import time
@@ -29,6 +26,7 @@ import db
 from app import create_app
 from config import CelcoinCreds, Secrets, Settings, _database_url
 from ops import embedded_redis
+from providers import celcoin, kobana, transfeera
 from workers import stream
 from workers.queue import queues
 
@@ -159,16 +157,18 @@ def sample(provider: str, name: str) -> bytes:
 
 
 def kobana_signature(raw: bytes, secret: str = KOBANA_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return kobana.sign(raw, Secrets([secret.encode()]), time.time())["X-Kobana-Signature"]
 
 
 def transfeera_signature(raw: bytes, secret: str = TRANSFEERA_SECRET, t: int | None = None) -> str:
-    t = int(time.time() * 1000) if t is None else t
-    return f"t={t},v1=" + hmac.new(secret.encode(), f"{t}.".encode() + raw, hashlib.sha256).hexdigest()
+    """Transfeera's header; ``t`` as sent (milliseconds, or a 10-digit seconds value), now by default."""
+    if t is None:
+        return transfeera.sign(raw, Secrets([secret.encode()]), time.time())[transfeera.HEADER]
+    return f"t={t},v1=" + transfeera.expected(secret.encode(), str(t), raw).hex()
 
 
 def basic(user: str = CELCOIN_USER, password: str = CELCOIN_PASSWORD) -> str:
-    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+    return celcoin.sign(b"", CelcoinCreds(user.encode(), password.encode()), time.time())["Authorization"]
 
 
 class Deliver:

@@ -30,7 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 
 import db
-from config import Settings
+from config import CelcoinCreds, Secrets, Settings
 from providers import celcoin, kobana, transfeera
 from tests import effects
 from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SAMPLES, TRANSFEERA_SECRET
@@ -38,6 +38,9 @@ from tests.log_audit import record_file
 from tests.procs import ROOT, RedisServer, children_of, free_port, service_env, stop, wait_for_port
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
+
+_KOBANA, _TRANSFEERA = Secrets([KOBANA_SECRET.encode()]), Secrets([TRANSFEERA_SECRET.encode()])
+_CELCOIN = CelcoinCreds(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode())
 
 
 class PrivatePostgres:
@@ -111,7 +114,7 @@ class Delivery:
 
     def signed_headers(self) -> dict[str, str]:
         if self.path.endswith("transfeera"):  # the timestamp is signed at send time
-            return {**self.headers, **transfeera.sign(self.body, TRANSFEERA_SECRET.encode(), time.time())}
+            return {**self.headers, **transfeera.sign(self.body, _TRANSFEERA, time.time())}
         return self.headers
 
 
@@ -128,7 +131,10 @@ def deliveries(count: int, prefix: str = "f") -> list[Delivery]:
             body = _sample("kobana", "bank_billet.paid.json")
             body["object"]["id"] = 10_000_000 + n
             raw = json.dumps(body, separators=(",", ":")).encode()
-            headers = {**kobana.sign(raw, KOBANA_SECRET.encode()), "X-Kobana-Delivery-Id": f"{prefix}-{n}"}
+            headers = {
+                **kobana.sign(raw, Secrets([KOBANA_SECRET.encode()]), 0),
+                "X-Kobana-Delivery-Id": f"{prefix}-{n}",
+            }
             made.append(Delivery(n, "/webhooks/kobana", raw, headers))
         elif kind == 1:
             body = _sample("transfeera", "CashIn.json")
@@ -139,7 +145,12 @@ def deliveries(count: int, prefix: str = "f") -> list[Delivery]:
             body["body"]["id"] = f"{prefix}-{n:08d}-celcoin"
             raw = json.dumps(body, separators=(",", ":")).encode()
             made.append(
-                Delivery(n, "/webhooks/celcoin", raw, celcoin.sign(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode()))
+                Delivery(
+                    n,
+                    "/webhooks/celcoin",
+                    raw,
+                    celcoin.sign(raw, _CELCOIN, 0),
+                )
             )
     return made
 

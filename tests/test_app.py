@@ -140,20 +140,27 @@ def test_heroku_postgres_url_gets_an_explicit_driver():
     assert settings.database_url == "postgresql+psycopg://u:p@h:5432/d"
 
 
-def test_provider_signers_produce_what_the_door_accepts(deliver, settings):
-    """The signers used by the test sender and demos agree with an independent signature."""
-    import time as _time
-
+def test_provider_signers_reproduce_the_published_vectors():
+    """Each provider's ``sign`` (which its ``authenticate`` is built from) gives the providers' own examples."""
+    from config import CelcoinCreds, Secrets
     from providers import celcoin, kobana, transfeera
-    from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET, transfeera_signature
 
-    raw = sample("transfeera", "CashIn.json")
-    now = _time.time()
-    assert transfeera.sign(raw, TRANSFEERA_SECRET.encode(), now)["Transfeera-Signature"] == transfeera_signature(
-        raw, t=int(now * 1000)
+    tv2 = transfeera.sign(b'{"testing":true,"someString":"string-value"}', Secrets([b"my-secret"]), 1580306991.086)
+    assert tv2 == {
+        "Transfeera-Signature": "t=1580306991086,v1=348a92ec7864e30fc9cf3ea91b2e6e1392a14c8379103cb1d8e48e39334a4fd8"
+    }
+    tv1_secret = b"2ef97bc3ec0bb91ba9c61afa301bda735a0fdbf2fbee154c7e738ef39be0211c"
+    tv1_body = (
+        b'{"event_code":"ping","webhook":{"id":12,"url":"http://boletosimples-webhook-test-rafael.ngrok.com/callbacks/'
+        b'boletosimples"}}'
     )
-    assert kobana.sign(raw, KOBANA_SECRET.encode())["X-Kobana-Signature"] == kobana_signature(raw)
-    assert celcoin.sign(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode())["Authorization"] == basic()
+    assert kobana.sign(tv1_body, Secrets([tv1_secret]), 0) == {
+        "X-Kobana-Signature": "sha256=ba16acccc57f0bb2a6276b3eff59ca5c64add53242677d5cc34e64ce039102f3"
+    }
+    # RFC 7617 §2's own example: Aladdin / open sesame.
+    assert celcoin.sign(b"{}", CelcoinCreds(b"Aladdin", b"open sesame"), 0) == {
+        "Authorization": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+    }
 
 
 @pytest.mark.parametrize("status", ["accepted", "duplicate", "quarantined", "ping"])

@@ -56,7 +56,7 @@ def _finish(response: Response) -> Response:
 def receive(provider_name: str, entity: str | None = None) -> tuple[Response, int]:
     settings: Settings = current_app.extensions["settings"]
     provider = providers.PROVIDERS.get(provider_name)
-    if provider is None or (entity is not None and (provider_name != "celcoin" or not _ENTITY.fullmatch(entity))):
+    if provider is None or (entity is not None and (not provider.ENTITY_IN_PATH or not _ENTITY.fullmatch(entity))):
         g.outcome = "not_found"
         return _error("not_found", "no such webhook endpoint", 404)
     bind_contextvars(provider=provider.NAME)
@@ -120,8 +120,8 @@ def _webhook_error(exc: WebhookError) -> tuple[Response, int]:
         g.outcome = "unauthenticated"
         status = provider.UNAUTHENTICATED_STATUS if provider else 401
         log.warning("webhook.unauthenticated", reason=str(exc))
-        if provider is providers.celcoin:
-            response.headers["WWW-Authenticate"] = 'Basic realm="webhooks", charset="UTF-8"'
+        if provider and provider.CHALLENGE:
+            response.headers["WWW-Authenticate"] = provider.CHALLENGE
     elif status == 503:
         g.outcome = "unavailable"
         response.headers["Retry-After"] = str(getattr(exc, "retry_after", 30))

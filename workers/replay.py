@@ -9,7 +9,6 @@ handlers receive the same ``event.id`` and are expected to be idempotent on it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,14 +28,6 @@ from workers.event import Event
 from workers.inbox import HandlerLookup, error_text
 
 log = structlog.get_logger(__name__)
-
-#: Kobana's delivery headers as the door stored them (``Envelope.delivery``) → header names,
-#: so the re-validated idempotency key is the one the door would have computed.
-_KOBANA_HEADERS = {
-    "delivery_id": "X-Kobana-Delivery-Id",
-    "event": "X-Kobana-Event",
-    "environment": "X-Kobana-Environment",
-}
 
 
 @dataclass(frozen=True)
@@ -98,15 +89,11 @@ def replay(
 
 
 def revalidate(row: EventRecord) -> Described:
-    """Parse and validate the stored raw body again, with its delivery headers (``events show``, replay)."""
+    """Parse and validate the stored raw body again, with its delivery headers (``events show``, replay),
+    so the re-validated idempotency key is the one the door computed."""
     provider = PROVIDERS[row.provider]
-    return describe(provider, _headers(row.provider, row.delivery or {}), row.raw, row.content_type, row.entity)
-
-
-def _headers(provider: str, delivery: Mapping[str, str]) -> dict[str, str]:
-    if provider != "kobana":
-        return {}
-    return {header: delivery[name] for name, header in _KOBANA_HEADERS.items() if delivery.get(name)}
+    headers = provider.headers_from_delivery(row.delivery or {})
+    return describe(provider, headers, row.raw, row.content_type, row.entity)
 
 
 def _fill_from_quarantine(session: Session, row: EventRecord, described: Described) -> int | None:
