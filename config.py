@@ -159,6 +159,28 @@ class Settings:
 
 #: Variables where an explicitly empty value is a mistake worth stopping for (an empty HMAC
 #: secret would make every forged body verify against ``hmac(b"", ...)``).
+#: Loudly announced stand-ins for the provider credentials, so the README's curl lines work on a
+#: laptop out of the box (``dev_credentials``); ``wsgi.py`` never uses them.
+_DEV_CREDENTIALS = {
+    "KOBANA_WEBHOOK_SECRET": "dev-kobana-secret",
+    "TRANSFEERA_WEBHOOK_SECRET": "dev-transfeera-secret",
+    "CELCOIN_WEBHOOK_USERNAME": "dev-celcoin",
+    "CELCOIN_WEBHOOK_PASSWORD": "dev-celcoin-password",
+}
+
+
+def dev_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """The development credentials to add to ``environ``: all of them when it sets no provider
+    credential at all, else none, so a real credential is never mixed with development ones.
+
+    The one rule ``python serve.py`` and the commands that sign (``flask webhooks send``,
+    ``flask reconcile demo``) share.
+    """
+    if any(environ.get(name) for name in _DEV_CREDENTIALS):
+        return {}
+    return dict(_DEV_CREDENTIALS)
+
+
 _EMPTY_IS_AN_ERROR = frozenset(
     {
         "KOBANA_WEBHOOK_SECRET",

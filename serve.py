@@ -14,25 +14,20 @@ import sys
 import time
 from pathlib import Path
 
-from config import ConfigError, Settings
+from config import ConfigError, Settings, dev_credentials
 from ops import embedded_redis
 
-DEV_CREDENTIALS = {
-    "KOBANA_WEBHOOK_SECRET": "dev-kobana-secret",
-    "TRANSFEERA_WEBHOOK_SECRET": "dev-transfeera-secret",
-    "CELCOIN_WEBHOOK_USERNAME": "dev-celcoin",
-    "CELCOIN_WEBHOOK_PASSWORD": "dev-celcoin-password",
-}
 #: Run once before web and worker: the database migrations (idempotent).
 SETUP_STEPS: list[list[str]] = [[sys.executable, "-m", "db", "upgrade"]]
 
 
 def main() -> int:
     env = dict(os.environ)
-    if not any(env.get(name) for name in DEV_CREDENTIALS):
-        env.update(DEV_CREDENTIALS)
+    dev = dev_credentials(env)
+    if dev:
+        env.update(dev)
         print("serve: no provider credentials set; using development ones:", file=sys.stderr)
-        for name, value in DEV_CREDENTIALS.items():
+        for name, value in dev.items():
             print(f"  {name}={value}", file=sys.stderr)
     try:
         settings = Settings.from_env(env)

@@ -97,9 +97,18 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    """Sessions bound to ``engine``; objects stay readable after commit (no lazy reload)."""
-    return sessionmaker(engine, expire_on_commit=False)
+def session_factory(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions bound to ``engine``; objects stay readable after commit (no lazy reload).
+
+    With ``settings``, each session carries them (``session_info``) for the handlers it runs.
+    """
+    return sessionmaker(engine, expire_on_commit=False, info=session_info(settings))
+
+
+def session_info(settings: Settings | None) -> dict[str, Any]:
+    """What a session that runs handlers carries: ``info["settings"]``, read by handlers that have
+    settings of their own (``LEDGER_ENABLED``) without importing the worker that configured them."""
+    return {"settings": settings} if settings is not None else {}
 
 
 def alembic_config(settings: Settings) -> Any:

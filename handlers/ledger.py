@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from config import Settings
 from handlers.registry import handler
 from ledger import store
 from ledger.facts import Source, facts_from
@@ -59,17 +60,11 @@ def _source(event: Event) -> Source:
 def enabled(session: Session) -> bool:
     """``Settings.ledger_enabled`` of the running worker; on unless configured off.
 
-    The settings come from the session (``session.info["settings"]``) when the worker puts them
-    there, else from the worker's runtime (``workers.jobs.runtime()``), which is configured
-    before any job runs a handler.
+    The settings travel with the session (``db.session_info``): the worker's inbox and the
+    replay command put them there. A session without them (a script, a test) keeps the default.
     """
-    settings = session.info.get("settings")
-    if settings is None:
-        from workers import jobs  # lazy: workers.jobs imports the handlers package
-
-        runtime = getattr(jobs, "runtime", None)
-        settings = runtime().settings if runtime is not None else None
-    return bool(getattr(settings, "ledger_enabled", True))
+    settings: Settings | None = session.info.get("settings")
+    return settings.ledger_enabled if settings is not None else Settings.ledger_enabled
 
 
 for _provider, _patterns in PATTERNS.items():

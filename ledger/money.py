@@ -1,6 +1,6 @@
 """Money is ``Decimal`` reais with two places, or integer centavos in the database. Never float.
 
-Provider JSON is parsed with ``parse_float=Decimal`` (``providers._common``), so a float here
+Provider JSON is parsed with ``parse_float=Decimal`` (the providers' JSON parser), so a float here
 means a bug upstream: ``to_decimal`` refuses it loudly instead of rounding it quietly.
 """
 

@@ -18,7 +18,7 @@ from typing import Any
 from ledger.fold import FAILED, RETURNED, ObjectState
 from ledger.money import ZERO, fmt
 from ledger.vocab import CHARGES, DIRECTION, KINDS, PAYOUTS, RECEIVED, RETURNS
-from providers._common import BRT
+from providers.timeparse import BRT
 
 DEFAULT_PENDING_AFTER = timedelta(hours=24)
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from ledger.money import fmt
 from ledger.reconcile import Report
 from ledger.vocab import DIRECTION
-from providers._common import BRT
+from providers.timeparse import BRT
 
 CSV_STYLES = {"br": (";", ","), "intl": (",", ".")}
 _MAX_EVENT_IDS = 4

@@ -23,8 +23,9 @@ from typing import Any
 from werkzeug.datastructures import Authorization
 
 from config import CelcoinCreds, Settings
-from providers._common import BRT, body_digest, ci_get, parse_json_object, parse_timestamp
+from providers._common import body_digest, parse_json_object
 from providers.errors import Invalid, Unauthenticated
+from providers.timeparse import BRT, parse_timestamp
 from providers.types import Described
 from schemas.celcoin import BAAS, FLAT, LEGACY_PIX, WEBHOOK_ID
 from schemas.envelope import RECEIVED
@@ -40,6 +41,19 @@ LEGACY_TYPES = {"RECEIVEPIX": "pix-payment-in", "PAYMENT": "pix-payment-out", "R
 
 #: Keys that identify the transaction a body is about, most specific first.
 ID_KEYS = ("id", "endToEndId", "clientCode", "clientRequestId", "cardId", "accountId", "transactionId")
+
+
+def ci_get(mapping: Mapping[str, Any], *names: str) -> Any:
+    """First value among ``names``, matching keys case-insensitively.
+
+    Celcoin spells the same key ``clientFinality`` and ``clientfinality`` (providers.md §2.6).
+    """
+    lowered = {k.lower(): v for k, v in mapping.items() if isinstance(k, str)}
+    for name in names:
+        value = lowered.get(name.lower())
+        if value is not None:
+            return value
+    return None
 
 
 def credentials(settings: Settings) -> CelcoinCreds | None:

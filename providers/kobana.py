@@ -20,8 +20,9 @@ from typing import Any
 
 from config import Secrets, Settings
 from providers import formdecode
-from providers._common import body_digest, hex_digest_or_none, parse_json_object, parse_timestamp, signature_matches
+from providers._common import body_digest, hex_digest_or_none, parse_json_object, signature_matches
 from providers.errors import Invalid, Unauthenticated
+from providers.timeparse import parse_timestamp
 from providers.types import Described
 from schemas.envelope import PING, RECEIVED
 from schemas.kobana import SCHEMA

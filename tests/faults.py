@@ -132,7 +132,7 @@ def deliveries(count: int, prefix: str = "f") -> list[Delivery]:
             body["object"]["id"] = 10_000_000 + n
             raw = json.dumps(body, separators=(",", ":")).encode()
             headers = {
-                **kobana.sign(raw, Secrets([KOBANA_SECRET.encode()]), 0),
+                **kobana.sign(raw, _KOBANA, 0),
                 "X-Kobana-Delivery-Id": f"{prefix}-{n}",
             }
             made.append(Delivery(n, "/webhooks/kobana", raw, headers))

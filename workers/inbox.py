@@ -27,7 +27,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
-from db import utc
+from config import Settings
+from db import session_info, utc
 from db.lookup import KeyedLookup
 from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
@@ -97,6 +98,7 @@ def process(
     payload: dict[str, Any] | None,
     *,
     final_attempt: bool,
+    settings: Settings | None = None,
     lookup: HandlerLookup = handlers_for,
 ) -> Outcome:
     """One event: a batch of one. A handler failure is recorded, then re-raised as ``HandlerFailed``.
@@ -105,7 +107,7 @@ def process(
     called an outside system with it gets the same id on every retry, even after a crash.
     """
     try:
-        [outcome] = process_batch(engine, [(envelope, payload)], lookup=lookup)
+        [outcome] = process_batch(engine, [(envelope, payload)], settings=settings, lookup=lookup)
     except BatchItemFailed as exc:
         with Session(engine) as session:  # connects lazily, inside fail_attempt's best-effort guard
             fail_attempt(session, envelope, exc.failure, final_attempt=final_attempt)
@@ -117,6 +119,7 @@ def process_batch(
     engine: Engine,
     items: list[tuple[Envelope, dict[str, Any] | None]],
     *,
+    settings: Settings | None = None,
     lookup: HandlerLookup = handlers_for,
     use_many: bool = True,
 ) -> list[Outcome]:
@@ -125,11 +128,13 @@ def process_batch(
     All or nothing, and optimistic: any exception (a handler's, a deadlock, the database going
     away) rolls the dispatch back and propagates; the caller isolates a failing event
     (``BatchItemFailed`` names it) or gives each event its own job. Rows are locked in key order,
-    so two drains never wait on each other in a cycle. One pooled connection serves the batch.
+    so two drains never wait on each other in a cycle. One pooled connection serves the batch;
+    the session carries ``settings`` for the handlers (``db.session_info``).
     """
     if not items:
         return []
-    with engine.connect() as connection, Session(connection, expire_on_commit=False) as session:
+    info = session_info(settings)
+    with engine.connect() as connection, Session(connection, expire_on_commit=False, info=info) as session:
         with session.begin():
             _insert_many(session, items)
         with session.begin():

@@ -50,7 +50,7 @@ def configure(settings: Settings) -> Runtime:
         _runtime.engine.dispose()
     handlers.load_all()
     engine = db.engine_from(settings)
-    _runtime = Runtime(settings, engine, db.session_factory(engine))
+    _runtime = Runtime(settings, engine, db.session_factory(engine, settings))
     return _runtime
 
 
@@ -79,7 +79,8 @@ def process_event(data: dict[str, Any]) -> str:
     started = time.perf_counter()
     try:
         envelope, payload = validated(envelope)
-        outcome = inbox.process(runtime().engine, envelope, payload, final_attempt=final_attempt)
+        rt = runtime()
+        outcome = inbox.process(rt.engine, envelope, payload, final_attempt=final_attempt, settings=rt.settings)
     except Exception:
         seconds = time.perf_counter() - started
         metrics.event_failed(envelope.provider, envelope.event_code, final_attempt=final_attempt, seconds=seconds)
@@ -185,7 +186,7 @@ def _store_and_dispatch(
     pending, handed_over, use_many = list(items), 0, True
     for _ in range(MAX_ISOLATED_FAILURES + 2):
         try:
-            outcomes = inbox.process_batch(rt.engine, pending, use_many=use_many)
+            outcomes = inbox.process_batch(rt.engine, pending, settings=rt.settings, use_many=use_many)
             return list(zip((e for e, _ in pending), outcomes, strict=True)), handed_over
         except inbox.BatchFormFailed as exc:
             log.info("drain.batch_form_failed", events=len(pending), error=inbox.error_text(exc))

@@ -15,7 +15,8 @@ from typing import Any
 
 from ledger.facts import Fact, Source, extracts, ref, refs
 from ledger.money import to_decimal
-from providers._common import BRT, ci_get, parse_timestamp
+from providers.celcoin import ci_get
+from providers.timeparse import BRT, parse_timestamp
 
 KINDS = {
     "pix-payment-in": "pix_in",

@@ -18,7 +18,7 @@ from typing import Any
 
 from ledger.facts import Fact, Payment, Source, amounts, extracts, ref, refs
 from ledger.money import to_decimal
-from providers._common import BRT, parse_date, parse_timestamp
+from providers.timeparse import BRT, parse_date, parse_timestamp
 
 
 def _command(obj: Mapping[str, Any], name: str) -> tuple[Mapping[str, Any], bool]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ledger.facts import Fact, Source, extracts, ref, refs
 from ledger.money import to_decimal
-from providers._common import parse_timestamp
+from providers.timeparse import parse_timestamp
 
 
 def _fact(src: Source, kind: str, **extra: object) -> list[Fact]:

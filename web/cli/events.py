@@ -47,9 +47,10 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 @contextmanager
 def _sessions() -> Iterator[sessionmaker[Session]]:
     """Sessions on an engine that lives as long as the command (a CLI run is one short process)."""
-    engine = db.engine_from(current_app.extensions["settings"])
+    settings = current_app.extensions["settings"]
+    engine = db.engine_from(settings)
     try:
-        yield db.session_factory(engine)
+        yield db.session_factory(engine, settings)
     finally:
         engine.dispose()
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 import db
-from config import Settings
+from config import Settings, dev_credentials
 from ledger import render, store
 from ledger.money import from_cents
 from ledger.reconcile import build_report
@@ -92,14 +92,10 @@ def report_command(date_from: str, date_to: str, provider: str | None, fmt: str,
 @click.option("--duplicates", default=0.10, show_default=True, help="Share of notifications sent twice.")
 def demo_command(url: str, month: str | None, seed: int, duplicates: float) -> None:
     """Send a generated month of signed Kobana, Transfeera and Celcoin traffic to the service."""
-    import serve
     from ledger import demo
     from ledger.traffic import generate
 
-    env = dict(os.environ)
-    if not any(env.get(name) for name in serve.DEV_CREDENTIALS):  # the same rule serve.py applies
-        env.update(serve.DEV_CREDENTIALS)
-    settings = Settings.from_env(env)
+    settings = Settings.from_env({**os.environ, **dev_credentials(os.environ)})
     if month:
         try:
             year, number = (int(p) for p in month.split("-"))

@@ -17,7 +17,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 import sender
-from config import Settings
+from config import Settings, dev_credentials
 
 webhooks_cli = AppGroup("webhooks", help="Send signed test webhooks, as the providers do.")
 
@@ -76,7 +76,5 @@ def list_events(provider: str | None) -> None:
 def _signing_settings(settings: Settings) -> Settings:
     if settings.enabled_providers:
         return settings
-    from serve import DEV_CREDENTIALS
-
     click.echo("no provider credentials set; signing with serve.py's development credentials", err=True)
-    return Settings.from_env({**os.environ, **DEV_CREDENTIALS})
+    return Settings.from_env({**os.environ, **dev_credentials({})})
