@@ -8,7 +8,7 @@ import os
 
 import click
 import structlog
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 import web
@@ -16,9 +16,10 @@ from config import Settings
 from ops import sentry
 from ops.logconfig import configure_logging
 from providers import PROVIDERS
+from web.outcome import Outcome, refuse
 
 #: Stable error codes for HTTP errors Werkzeug raises before our view runs.
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+_HTTP_CODES = {404: Outcome.NOT_FOUND, 405: Outcome.METHOD_NOT_ALLOWED, 413: Outcome.BODY_TOO_LARGE}
 
 
 #: Flask CLI groups as ``(name, "module:group", help)``, imported only when a command runs.
@@ -68,15 +69,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         code = exc.code or 500
-        g.outcome = {413: "too_large"}.get(code, _HTTP_CODES.get(code, "error"))
-        return jsonify(error=_HTTP_CODES.get(code, "http_error"), message=exc.description), code
+        return refuse(_HTTP_CODES.get(code, Outcome.HTTP_ERROR), exc.description, code)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
         """Last line of defence: log with traceback, answer JSON without one."""
         structlog.get_logger("app").exception("unhandled_error")
-        g.outcome = "error"
-        return jsonify(error="internal_error", message="unexpected error; the event was not stored"), 500
+        return refuse(Outcome.INTERNAL_ERROR, "unexpected error; the event was not stored", 500)
 
     log = structlog.get_logger("app")
     for name in PROVIDERS:

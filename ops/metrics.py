@@ -42,7 +42,7 @@ _HANDLER_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 REQUESTS = Counter(
     "webhook_requests",
     "Webhook requests by provider and outcome (accepted, duplicate, quarantined, ping, probe, "
-    "unauthenticated, too_large, unavailable, not_found, ...).",
+    "unauthenticated, body_too_large, queue_unavailable, not_found, ...: web.outcome.Outcome).",
     ["provider", "outcome"],
 )
 ACK_SECONDS = Histogram(
@@ -65,9 +65,6 @@ DEAD_LETTERS = Counter(
     "Events whose last attempt failed: parked in RQ's failed registry, status failed in the log.",
     ["provider", "event_code"],
 )
-
-#: The view stores the envelope's status; the metric speaks of what the provider was told.
-_OUTCOME_NAMES = {"received": "accepted"}
 
 
 def code_label(code: str | None) -> str:

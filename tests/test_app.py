@@ -169,9 +169,10 @@ def test_the_answer_is_byte_for_byte_what_jsonify_sends(app, status):
     from flask import jsonify
 
     from web import webhooks
+    from web.outcome import Outcome
 
     with app.app_context():
         expected = jsonify(status=status, id="kobana-0123abc_-")
-    got = webhooks._answer(status, "kobana-0123abc_-")
+    got = webhooks._answer(Outcome(status), "kobana-0123abc_-")
     assert got.get_data() == expected.get_data()
     assert got.headers == expected.headers

@@ -13,8 +13,9 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, jsonify, re
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from config import Settings
-from ops.metrics import _OUTCOME_NAMES, ACK_SECONDS, REQUESTS, scrape_registry
+from ops.metrics import ACK_SECONDS, REQUESTS, scrape_registry
 from providers import PROVIDERS
+from web.outcome import recorded
 from web.queue import get_connection
 
 bp = Blueprint("metrics", __name__)
@@ -27,8 +28,7 @@ def _count_webhook(response: Response) -> Response:
     if request.path.startswith("/webhooks/"):
         name = (request.view_args or {}).get("provider_name", "")
         provider = name if name in PROVIDERS else "unknown"
-        outcome = g.get("outcome", "error")
-        REQUESTS.labels(provider, _OUTCOME_NAMES.get(outcome, outcome)).inc()
+        REQUESTS.labels(provider, recorded().value).inc()
         started = g.get("started")
         if started is not None:
             ACK_SECONDS.labels(provider).observe(time.perf_counter() - started)
