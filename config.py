@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -129,36 +130,36 @@ class Settings:
             kobana_secrets=_secrets(env, "KOBANA_WEBHOOK_SECRET"),
             transfeera_secrets=_secrets(env, "TRANSFEERA_WEBHOOK_SECRET"),
             celcoin=celcoin,
-            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
-            transfeera_tolerance_seconds=_int(env, "TRANSFEERA_TOLERANCE_SECONDS", 24 * 3600, minimum=60),
-            redis_tls_verify=_bool(env, "REDIS_TLS_VERIFY", True),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", minimum=1024),
+            transfeera_tolerance_seconds=_int(env, "TRANSFEERA_TOLERANCE_SECONDS", minimum=60),
+            redis_tls_verify=_bool(env, "REDIS_TLS_VERIFY"),
             log_format=log_format,
-            log_level=env.get("LOG_LEVEL", "INFO").upper(),
-            var_dir=Path(env.get("VAR_DIR", str(PROJECT_ROOT / "var"))),
-            job_retry_max=_int(env, "JOB_RETRY_MAX", 5, minimum=0),
-            job_retry_intervals=_int_list(env, "JOB_RETRY_INTERVALS", (10, 60, 300, 900, 3600)),
-            job_timeout=_int(env, "JOB_TIMEOUT", 30, minimum=1),
-            drain_batch=_int(env, "DRAIN_BATCH", 200, minimum=1),
-            worker_maintenance_interval=_int(env, "WORKER_MAINTENANCE_INTERVAL", 15, minimum=1),
-            worker_ttl=_int(env, "WORKER_TTL", 30, minimum=16),
+            log_level=env.get("LOG_LEVEL", _default("LOG_LEVEL")).upper(),
+            var_dir=Path(env["VAR_DIR"]) if "VAR_DIR" in env else _default("VAR_DIR"),
+            job_retry_max=_int(env, "JOB_RETRY_MAX", minimum=0),
+            job_retry_intervals=_int_list(env, "JOB_RETRY_INTERVALS"),
+            job_timeout=_int(env, "JOB_TIMEOUT", minimum=1),
+            drain_batch=_int(env, "DRAIN_BATCH", minimum=1),
+            worker_maintenance_interval=_int(env, "WORKER_MAINTENANCE_INTERVAL", minimum=1),
+            worker_ttl=_int(env, "WORKER_TTL", minimum=16),
             worker_class=_choice(env, "WORKER_CLASS", ("simple", "forking")),
-            ledger_enabled=_bool(env, "LEDGER_ENABLED", True),
-            ledger_pending_after_hours=_int(env, "LEDGER_PENDING_AFTER_HOURS", 24, minimum=1),
-            port=_int(env, "PORT", 8000, minimum=1),
-            web_concurrency=_int(env, "WEB_CONCURRENCY", 2, minimum=1),
-            web_threads=_int(env, "WEB_THREADS", 4, minimum=1),
-            web_timeout=_int(env, "WEB_TIMEOUT", 10, minimum=1),
+            ledger_enabled=_bool(env, "LEDGER_ENABLED"),
+            ledger_pending_after_hours=_int(env, "LEDGER_PENDING_AFTER_HOURS", minimum=1),
+            port=_int(env, "PORT", minimum=1),
+            web_concurrency=_int(env, "WEB_CONCURRENCY", minimum=1),
+            web_threads=_int(env, "WEB_THREADS", minimum=1),
+            web_timeout=_int(env, "WEB_TIMEOUT", minimum=1),
             metrics_token=env.get("METRICS_TOKEN"),
             metrics_port=_optional_int(env, "METRICS_PORT"),
             worker_metrics_port=_optional_int(env, "WORKER_METRICS_PORT"),
-            ready_max_queue_depth=_int(env, "READY_MAX_QUEUE_DEPTH", 10_000, minimum=1),
+            ready_max_queue_depth=_int(env, "READY_MAX_QUEUE_DEPTH", minimum=1),
             sentry_dsn=_url(env, "SENTRY_DSN", ("https://", "http://")),
             sentry_environment=env.get("SENTRY_ENVIRONMENT"),
         )
 
 
-#: Variables where an explicitly empty value is a mistake worth stopping for (an empty HMAC
-#: secret would make every forged body verify against ``hmac(b"", ...)``).
+_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Settings)}
+
 #: Loudly announced stand-ins for the provider credentials, so the README's curl lines work on a
 #: laptop out of the box (``dev_credentials``); ``wsgi.py`` never uses them.
 _DEV_CREDENTIALS = {
@@ -181,6 +182,8 @@ def dev_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     return dict(_DEV_CREDENTIALS)
 
 
+#: Variables where an explicitly empty value is a mistake worth stopping for (an empty HMAC
+#: secret would make every forged body verify against ``hmac(b"", ...)``).
 _EMPTY_IS_AN_ERROR = frozenset(
     {
         "KOBANA_WEBHOOK_SECRET",
@@ -220,10 +223,16 @@ def _database_url(env: Mapping[str, str]) -> str | None:
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _default(name: str) -> Any:
+    """The default of the ``Settings`` field a variable sets (``JOB_TIMEOUT`` → ``job_timeout``):
+    written once, on the dataclass."""
+    return _DEFAULTS[name.lower()]
+
+
+def _int(env: Mapping[str, str], name: str, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw is None:
-        return default
+        return int(_default(name))
     try:
         value = int(raw)
     except ValueError:
@@ -234,13 +243,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
 
 
 def _optional_int(env: Mapping[str, str], name: str) -> int | None:
-    return _int(env, name, 0, minimum=1) if name in env else None
+    return _int(env, name, minimum=1) if name in env else None
 
 
-def _int_list(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tuple[int, ...]:
+def _int_list(env: Mapping[str, str], name: str) -> tuple[int, ...]:
     raw = env.get(name)
     if raw is None:
-        return default
+        return tuple(_default(name))
     try:
         values = tuple(int(p) for p in raw.split(","))
     except ValueError:
@@ -251,16 +260,16 @@ def _int_list(env: Mapping[str, str], name: str, default: tuple[int, ...]) -> tu
 
 
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, choices[0]).strip().lower()
+    value = env.get(name, _default(name)).strip().lower()
     if value not in choices:
         raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
     return value
 
 
-def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+def _bool(env: Mapping[str, str], name: str) -> bool:
     raw = env.get(name)
     if raw is None:
-        return default
+        return bool(_default(name))
     lowered = raw.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
         return True

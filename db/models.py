@@ -14,20 +14,17 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db import Base
 
+# The event statuses live in ``schemas.status``; re-exported for the event log's readers.
+from schemas.status import FAILED as FAILED
+from schemas.status import IGNORED as IGNORED
+from schemas.status import PING as PING
+from schemas.status import PROCESSED as PROCESSED
+from schemas.status import QUARANTINED as QUARANTINED
+from schemas.status import RECEIVED as RECEIVED
+from schemas.status import STATUSES as STATUSES
+
 _ID = BigInteger().with_variant(Integer(), "sqlite")
 _JSON = JSON().with_variant(JSONB(), "postgresql")
-
-#: Event statuses. ``received``/``ping``/``quarantined`` come from the door (the envelope);
-#: the worker moves ``received`` to ``processed``, ``ignored`` (no handler) or ``failed``.
-RECEIVED, PROCESSED, IGNORED, FAILED, QUARANTINED, PING = (
-    "received",
-    "processed",
-    "ignored",
-    "failed",
-    "quarantined",
-    "ping",
-)
-STATUSES = (RECEIVED, PROCESSED, IGNORED, FAILED, QUARANTINED, PING)
 
 
 class EventRecord(Base):

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-#: Envelope statuses decided at the door; the worker adds processed/ignored/failed.
-RECEIVED, PING, QUARANTINED = "received", "ping", "quarantined"
+# Re-exported: the statuses the door decides (``schemas.status`` has them all).
+from schemas.status import PING as PING
+from schemas.status import QUARANTINED as QUARANTINED
+from schemas.status import RECEIVED as RECEIVED
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,13 @@ class Envelope:
 
     @property
     def job_id(self) -> str:
+        """The event's id on the queue and in every log line (``event_id``): see ``job_id_for``."""
+        return self.job_id_for(self.provider, self.idempotency_key)
+
+    @staticmethod
+    def job_id_for(provider: str, idempotency_key: str) -> str:
         """Deterministic job id: a redelivery maps to the same id (RQ allows [A-Za-z0-9_-])."""
-        digest = hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:40]
-        return f"{self.provider}-{digest}"
+        return f"{provider}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
 
     def to_meta(self) -> dict[str, Any]:
         """Everything but the body: the inbox stream carries the raw bytes beside it, unencoded."""

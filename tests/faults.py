@@ -9,7 +9,6 @@ way providers do (a new connection each), remembers every answer, and re-deliver
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import os
@@ -32,6 +31,7 @@ import sqlalchemy as sa
 import db
 from config import CelcoinCreds, Secrets, Settings
 from providers import celcoin, kobana, transfeera
+from schemas.envelope import Envelope
 from tests import effects
 from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SAMPLES, TRANSFEERA_SECRET
 from tests.log_audit import record_file
@@ -208,8 +208,9 @@ class Provider:
             time.sleep(pause)
 
 
-def job_id(provider: str, idempotency_key: str) -> str:
-    return f"{provider}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
+def _job_id(row: dict[str, Any]) -> str:
+    """The id the door answered for this event log row (``Delivery.event_id``)."""
+    return Envelope.job_id_for(row["provider"], row["idempotency_key"])
 
 
 class Stack:
@@ -371,9 +372,8 @@ class Stack:
         while time.monotonic() - started < timeout:
             self.supervise()
             try:
-                done = {
-                    job_id(r["provider"], r["idempotency_key"]) for r in self.event_log() if r["status"] == "processed"
-                }
+                log = self.event_log()
+                done = {_job_id(r) for r in log if r["status"] == "processed"}
             except sa.exc.OperationalError:
                 done = set()
             if wanted <= done:
@@ -383,7 +383,7 @@ class Stack:
 
     def figures(self, batch: list[Delivery], sent: int) -> dict[str, Any]:
         rows = self.event_log()
-        processed = {job_id(r["provider"], r["idempotency_key"]): r for r in rows if r["status"] == "processed"}
+        processed = {_job_id(r): r for r in rows if r["status"] == "processed"}
         acked = {d.event_id for d in batch if d.acknowledged}
         counts = self.effect_counts()
         answers = [a for d in batch for a in d.answers]

@@ -131,6 +131,11 @@ def test_secrets_are_split_on_commas_and_stripped():
     assert "old" not in repr(settings)
 
 
+def test_an_empty_environment_gives_the_dataclass_defaults():
+    """Each default is written once, on ``Settings``: ``from_env`` reads it from there."""
+    assert Settings.from_env({}) == Settings()
+
+
 def test_unset_credentials_disable_the_provider():
     assert Settings.from_env({"KOBANA_WEBHOOK_SECRET": "x"}).enabled_providers == ("kobana",)
 

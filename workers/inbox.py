@@ -30,10 +30,11 @@ from structlog.contextvars import bind_contextvars, unbind_contextvars
 from config import Settings
 from db import session_info, utc
 from db.lookup import KeyedLookup
-from db.models import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED, EventRecord
+from db.models import EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
 from ops.logconfig import mask_text
 from schemas.envelope import Envelope
+from schemas.status import FAILED, IGNORED, PING, PROCESSED, QUARANTINED, RECEIVED
 from workers.event import Event
 
 log = structlog.get_logger(__name__)

@@ -27,7 +27,8 @@ from db.bounds import bounded
 from ops import metrics
 from providers import load_payload
 from providers.errors import Invalid
-from schemas.envelope import QUARANTINED, Envelope
+from schemas.envelope import Envelope
+from schemas.status import QUARANTINED
 from workers import inbox, queue, stream
 
 log = structlog.get_logger(__name__)

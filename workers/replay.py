@@ -8,7 +8,6 @@ handlers receive the same ``event.id`` and are expected to be idempotent on it.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,11 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.bounds import bounded_code, bounded_key
-from db.models import FAILED, IGNORED, QUARANTINED, RECEIVED, EventRecord
+from db.models import EventRecord
 from handlers.registry import handlers_for
 from providers import PROVIDERS, describe
 from providers.errors import Invalid
 from providers.types import Described
+from schemas.envelope import Envelope
+from schemas.status import FAILED, IGNORED, QUARANTINED, RECEIVED
 from workers import inbox
 from workers.event import Event
 from workers.inbox import HandlerLookup, error_text
@@ -49,11 +50,6 @@ class ReplayResult:
         }
 
 
-def job_id_for(provider: str, idempotency_key: str) -> str:
-    """The RQ job id the door gave this event (same formula as ``Envelope.job_id``)."""
-    return f"{provider}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}"
-
-
 def replay(
     sessions: sessionmaker[Session], log_id: int, *, force: bool = False, lookup: HandlerLookup = handlers_for
 ) -> ReplayResult:
@@ -62,7 +58,7 @@ def replay(
         row = inbox.lock(session, log_id)
         if row is None:
             return ReplayResult(log_id, "not_found", "no such event")
-        job_id = job_id_for(row.provider, row.idempotency_key)
+        job_id = Envelope.job_id_for(row.provider, row.idempotency_key)
         if row.status not in (RECEIVED, FAILED, QUARANTINED) and not force:
             return ReplayResult(log_id, "refused", f"status is {row.status}; use --force to run its handlers again")
         try:
