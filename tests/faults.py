@@ -33,9 +33,10 @@ from config import CelcoinCreds, Secrets, Settings
 from providers import celcoin, kobana, transfeera
 from schemas.envelope import Envelope
 from tests import effects
-from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SAMPLES, TRANSFEERA_SECRET
+from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SAMPLES, TRANSFEERA_SECRET
 from tests.log_audit import record_file
-from tests.procs import ROOT, RedisServer, children_of, free_port, service_env, stop, wait_for_port
+from tests.procs import ROOT, RedisServer, children_of, service_env, stop, wait_for_port
+from tests.servers import free_port
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 

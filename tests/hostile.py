@@ -12,7 +12,7 @@ import json
 
 from hypothesis import strategies as st
 
-from tests.conftest import SAMPLES, sample
+from tests.helpers import SAMPLES, sample
 
 SAMPLE_BODIES = [
     sample(provider, path.name)

@@ -11,7 +11,7 @@ from typing import Any
 import providers
 from ledger.facts import Fact, Source, facts_from
 from ledger.fold import ObjectState, fold
-from tests.conftest import SAMPLES
+from tests.helpers import SAMPLES
 
 
 def body(provider: str, name: str, **changes: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import structlog
 
-from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SAMPLES, TRANSFEERA_SECRET
+from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SAMPLES, TRANSFEERA_SECRET
 
 #: Published test-vector secrets used in tests (providers.md §6): never in a log either.
 _VECTOR_SECRETS = (

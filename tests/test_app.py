@@ -7,7 +7,7 @@ import redis
 
 from app import create_app
 from config import ConfigError, Settings
-from tests.conftest import basic, kobana_signature, queued, sample
+from tests.helpers import basic, kobana_signature, queued, sample
 
 
 def test_readme_curl_example_is_accepted(client, redis_conn):

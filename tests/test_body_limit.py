@@ -10,7 +10,7 @@ from io import BytesIO
 
 import pytest
 
-from tests.conftest import kobana_signature, queued, sample
+from tests.helpers import kobana_signature, queued, sample
 from tests.procs import gunicorn, service_env
 
 LIMIT = 64 * 1024

@@ -10,7 +10,7 @@ import pytest
 from werkzeug.datastructures import Headers
 
 from providers import celcoin, receive
-from tests.conftest import basic, queued, sample
+from tests.helpers import basic, queued, sample
 
 ENVELOPE_SAMPLES = [
     "pix-payment-in.json",

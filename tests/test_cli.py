@@ -9,7 +9,7 @@ from rq.registry import FailedJobRegistry
 
 from app import create_app
 from tests import effects as fx
-from tests.conftest import Deliver, sample
+from tests.helpers import Deliver, sample
 from workers import jobs
 from workers.queue import queues
 

@@ -69,7 +69,7 @@ def test_payload_amounts_are_stored_as_exact_strings(engine: sa.Engine):
 
 def test_stored_bodies_are_compressed_with_lz4_on_postgresql(deliver, work, engine):
     """A stored Kobana body (7 KB) is TOAST-compressed with lz4, not pglz (cheaper for PostgreSQL's CPU)."""
-    from tests.conftest import sample
+    from tests.helpers import sample
 
     if engine.dialect.name != "postgresql":
         pytest.skip("TOAST compression is PostgreSQL's")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import queued, sample
+from tests.helpers import queued, sample
 from workers.queue import EVENTS_QUEUE
 
 

@@ -22,7 +22,7 @@ import pytest
 import sender
 from app import create_app
 from config import PROJECT_ROOT, CelcoinCreds, Secrets
-from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET
+from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET
 from tests.servers import free_port, stop, wait_until
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app import create_app
-from tests.conftest import sample
+from tests.helpers import sample
 from tests.servers import free_port, redis_server
 
 
@@ -65,7 +65,7 @@ def test_readyz_turns_503_when_migrations_are_not_at_head(settings, tmp_path):
 
 def test_readyz_turns_503_when_the_backlog_passes_the_threshold(settings, redis_conn):
     """More waiting jobs than READY_MAX_QUEUE_DEPTH: the workers are not keeping up."""
-    from tests.conftest import Deliver
+    from tests.helpers import Deliver
 
     app = create_app(settings.replace(ready_max_queue_depth=1))
     deliver = Deliver(app.test_client())

@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 import providers
 from providers import celcoin, kobana, transfeera
 from schemas.envelope import Envelope
-from tests.conftest import (
-    _MARKER,
+from tests.helpers import (
     CELCOIN_PASSWORD,
     CELCOIN_USER,
     KOBANA_SECRET,
+    MARKER,
     basic,
     kobana_signature,
     queued,
@@ -88,7 +88,7 @@ def tripwire(monkeypatch: pytest.MonkeyPatch) -> Tripwire:
 
 def _reset(redis_conn: Any) -> None:
     redis_conn.flushdb()
-    redis_conn.set(_MARKER, "1")
+    redis_conn.set(MARKER, "1")
 
 
 def _post(client: Any, path: str, raw: bytes, headers: dict[str, str], content_type: str) -> Any:

@@ -21,7 +21,7 @@ from rq.registry import FailedJobRegistry
 import db
 from db.models import EventRecord
 from tests import effects as fx
-from tests.conftest import _MARKER, basic, kobana_signature, sample, transfeera_signature
+from tests.helpers import MARKER, basic, kobana_signature, sample, transfeera_signature
 from tests.hostile import BODIES, CONTENT_TYPES, EXTRA_HEADERS
 from workers.queue import queues
 
@@ -72,7 +72,7 @@ def _signed(path: str, raw: bytes) -> dict[str, str]:
 
 def _reset(redis_conn: Any, engine: sa.Engine) -> None:
     redis_conn.flushdb()
-    redis_conn.set(_MARKER, "1")
+    redis_conn.set(MARKER, "1")
     with engine.begin() as conn:
         conn.execute(fx.EFFECTS.delete())
         conn.execute(sa.delete(EventRecord))

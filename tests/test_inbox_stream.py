@@ -8,7 +8,7 @@ from rq import Queue
 import db
 from db.models import EventRecord
 from tests import effects as fx
-from tests.conftest import sample
+from tests.helpers import sample
 from workers import jobs, stream
 from workers.queue import DRAIN_JOB, EVENTS_QUEUE, drain_if_waiting
 

@@ -12,7 +12,7 @@ from werkzeug.datastructures import Headers
 
 from config import Secrets, Settings
 from providers import kobana, receive
-from tests.conftest import KOBANA_SECRET, kobana_signature, queued, sample
+from tests.helpers import KOBANA_SECRET, kobana_signature, queued, sample
 
 TV1_SECRET = "2ef97bc3ec0bb91ba9c61afa301bda735a0fdbf2fbee154c7e738ef39be0211c"
 TV1_BODY = b'{"event_code":"ping","webhook":{"id":12,"url":"http://boletosimples-webhook-test-rafael.ngrok.com/callbacks/boletosimples"}}'

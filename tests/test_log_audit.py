@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from config import Settings
 from ops import logconfig
 from ops.logconfig import configure_logging, mask_text
-from tests.conftest import CELCOIN_PASSWORD, KOBANA_SECRET, basic, kobana_signature, sample
+from tests.helpers import CELCOIN_PASSWORD, KOBANA_SECRET, basic, kobana_signature, sample
 from tests.log_audit import LogAudit, needles
 
 

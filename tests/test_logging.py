@@ -10,7 +10,7 @@ import structlog
 
 from app import create_app
 from ops.logconfig import mask_sensitive
-from tests.conftest import (
+from tests.helpers import (
     CELCOIN_PASSWORD,
     KOBANA_SECRET,
     SAMPLES,

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
-from tests.conftest import Deliver, sample, transfeera_signature
+from tests.helpers import Deliver, sample, transfeera_signature
 from workers import jobs
 
 

@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from providers import errors
-from tests.conftest import sample
+from tests.helpers import sample
 from web.outcome import Outcome
 
 

@@ -10,7 +10,7 @@ import db
 from db.models import EventRecord
 from ledger.demo import headers_for, path_for
 from ledger.traffic import generate
-from tests.conftest import sample
+from tests.helpers import sample
 
 
 def test_a_month_through_http_and_workers_reports_exactly_the_ground_truth(app, client, settings, engine, work):

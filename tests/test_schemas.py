@@ -15,7 +15,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, missing
 from providers._common import parse_json_object
 from schemas import celcoin, kobana, transfeera
 from schemas.common import CODE, MAX_AMOUNT, Lenient, Text, identifier, money
-from tests.conftest import SAMPLES
+from tests.helpers import SAMPLES
 
 SCHEMAS = [kobana.SCHEMA, transfeera.SCHEMA, celcoin.BAAS, celcoin.LEGACY_PIX, celcoin.WEBHOOK_ID, celcoin.FLAT]
 

@@ -13,7 +13,7 @@ import pytest
 
 from app import create_app
 from config import ConfigError, Settings
-from tests.conftest import (
+from tests.helpers import (
     CELCOIN_PASSWORD,
     CELCOIN_USER,
     KOBANA_SECRET,

@@ -11,7 +11,7 @@ from werkzeug.datastructures import Headers
 from config import Secrets, Settings
 from providers import transfeera
 from providers.errors import Unauthenticated
-from tests.conftest import TRANSFEERA_SECRET, queued, sample, transfeera_signature
+from tests.helpers import TRANSFEERA_SECRET, queued, sample, transfeera_signature
 
 SAMPLES = ["Transfer.json", "TransferRefund.json", "CashIn.json", "CashInRefund.json"]
 TV2_BODY = b'{"testing":true,"someString":"string-value"}'

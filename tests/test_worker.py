@@ -14,7 +14,7 @@ import db
 from app import create_app
 from db.models import EventRecord
 from tests import effects as fx
-from tests.conftest import Deliver, queued, sample
+from tests.helpers import Deliver, queued, sample
 from workers import jobs
 from workers.inbox import HandlerFailed
 from workers.queue import queues

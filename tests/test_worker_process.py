@@ -16,7 +16,7 @@ import db
 from app import create_app
 from config import PROJECT_ROOT
 from db.models import EventRecord
-from tests.conftest import Deliver, sample
+from tests.helpers import Deliver, sample
 
 
 def _start_worker(redis_url: str, database_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
