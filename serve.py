@@ -46,8 +46,8 @@ def main() -> int:
     for step in SETUP_STEPS:
         subprocess.run(step, env=env, check=True)  # noqa: S603 - fixed argv
     children = [
-        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env=env),  # noqa: S603
-        subprocess.Popen([sys.executable, "-m", "workers"], env=env),  # noqa: S603
+        subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env=env),
+        subprocess.Popen([sys.executable, "-m", "workers"], env=env),
     ]
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:

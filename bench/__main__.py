@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     for section in only:
         try:
             _run(section, plan, results)
-        except Exception:  # noqa: BLE001 - one broken section must not lose the others' figures
+        except Exception:  # one broken section must not lose the others' figures
             failed = True
             traceback.print_exc()
             results.notes.append(f"- section `{section}` failed: {traceback.format_exc().splitlines()[-1]}")

@@ -78,7 +78,7 @@ def run(url: str, body: Path, signature: str, prefix: str, seconds: float, conne
         script.write(LUA)
     env = {"BENCH_BODY": str(body), "BENCH_SIGNATURE": signature, "BENCH_PREFIX": prefix, "PATH": "/usr/bin:/bin"}
     try:
-        out = subprocess.run(  # noqa: S603 - fixed argv
+        out = subprocess.run(
             [
                 wrk,
                 "-t1",

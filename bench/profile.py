@@ -34,7 +34,7 @@ def _py_spy() -> str:
 def record(pid: int, seconds: int, out: Path) -> subprocess.Popen[bytes]:
     argv = [_py_spy(), "record", "--pid", str(pid), "--subprocesses", "--gil", "--nonblocking", "-r", "200",
             "--format", "raw", "-o", str(out), "--duration", str(seconds)]  # fmt: skip
-    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def summarize(raw: Path, top: int = 40) -> list[str]:

@@ -31,7 +31,7 @@ from workers.queue import JOB, connect, queues
 
 
 @handler("kobana", "bank_billet.paid")
-def _noop(event, session):  # noqa: ANN001
+def _noop(event, session):
     return None
 
 

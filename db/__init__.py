@@ -11,9 +11,9 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Table, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from config import PROJECT_ROOT, Settings
@@ -23,6 +23,10 @@ ALEMBIC_INI = PROJECT_ROOT / "alembic.ini"
 
 class Base(DeclarativeBase):
     """Declarative base for every model (event log, ledger, ...)."""
+
+    #: Every model maps one ``Table`` (SQLAlchemy types it as any ``FromClause``), so Core
+    #: statements over ``Model.__table__`` type-check.
+    __table__: ClassVar[Table]
 
 
 def database_url(settings: Settings) -> str:

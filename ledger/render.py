@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -69,7 +69,7 @@ def to_table(report: Report, as_of: datetime | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _grid(rows: list[tuple[str, ...]], right: set[int], header: bool = True) -> list[str]:
+def _grid(rows: Sequence[tuple[str, ...]], right: set[int], header: bool = True) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     out = []
     for n, row in enumerate(rows):

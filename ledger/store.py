@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Select, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -170,7 +170,7 @@ def _locked_row(session: Session, fact: Fact) -> LedgerObject:
     return row
 
 
-def _by_key(fact: Fact):  # type: ignore[no-untyped-def]
+def _by_key(fact: Fact) -> Select[LedgerObject]:
     return select(LedgerObject).where(LedgerObject.object_id == fact.object_id, LedgerObject.kind == fact.kind)
 
 

@@ -11,7 +11,7 @@ import os
 from alembic import context
 
 import db
-import db.models  # noqa: F401 - registers the tables on Base.metadata for autogenerate
+import db.models  # registers the tables on Base.metadata for autogenerate
 from config import Settings
 
 config = context.config

@@ -8,6 +8,7 @@ the root handler that ``configure_logging`` installs; the access log becomes one
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -27,7 +28,7 @@ class StructlogLogger(glogging.Logger):
             log.handlers[:] = []  # gunicorn's plain-text handlers; the root's structlog one remains
             log.propagate = True
 
-    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
+    def access(self, resp: Any, req: Any, environ: MutableMapping[str, Any], request_time: Any) -> None:
         atoms = self.atoms(resp, req, environ, request_time)
         access_log.info(
             "http.access",

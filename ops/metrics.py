@@ -133,10 +133,11 @@ class QueueCollector:
 
 
 def _oldest_age(connection: redis.Redis, queue_key: str, now: float) -> float:
-    job_id = connection.lindex(queue_key, 0)
+    # Any: redis-py types replies for every decode mode; this client returns bytes.
+    job_id: Any = connection.lindex(queue_key, 0)
     if job_id is None:
         return 0.0
-    enqueued = connection.hget(Job.key_for(job_id.decode()), "enqueued_at")
+    enqueued: Any = connection.hget(Job.key_for(job_id.decode()), "enqueued_at")
     if not enqueued:
         return 0.0
     return max(0.0, now - utcparse(enqueued.decode()).timestamp())
@@ -146,7 +147,7 @@ class _ThisProcess:
     """The process's own registry, for single-process mode (tests, a worker on its own dyno)."""
 
     def collect(self) -> Iterator[Metric]:
-        return REGISTRY.collect()
+        yield from REGISTRY.collect()
 
 
 def scrape_registry(connection: redis.Redis) -> CollectorRegistry:
@@ -155,8 +156,8 @@ def scrape_registry(connection: redis.Redis) -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
     else:
-        registry.register(_ThisProcess())  # type: ignore[arg-type]
-    registry.register(QueueCollector(connection))  # type: ignore[arg-type]
+        registry.register(_ThisProcess())
+    registry.register(QueueCollector(connection))
     return registry
 
 
@@ -166,8 +167,8 @@ def serve_on_port(port: int, connection: redis.Redis, addr: str = "0.0.0.0") -> 
 
     class _PerScrape:
         def collect(self) -> Iterator[Metric]:
-            return scrape_registry(connection).collect()
+            yield from scrape_registry(connection).collect()
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_PerScrape())  # type: ignore[arg-type]
+    registry.register(_PerScrape())
     return start_http_server(port, addr=addr, registry=registry)

@@ -7,7 +7,6 @@ never in a branch on its name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -15,7 +14,7 @@ from marshmallow import ValidationError
 
 from providers import celcoin, kobana, transfeera
 from providers.errors import Invalid
-from providers.types import Described, Provider
+from providers.types import Described, Headers, Provider
 from schemas.envelope import QUARANTINED, Envelope
 
 #: Every provider by the name used in its URL (``/webhooks/<name>``).
@@ -24,7 +23,7 @@ PROVIDERS: dict[str, Provider[Any]] = {kobana.NAME: kobana, celcoin.NAME: celcoi
 
 def receive(
     provider: Provider[Any],
-    headers: Mapping[str, str],
+    headers: Headers,
     raw: bytes,
     *,
     content_type: str,
@@ -74,9 +73,7 @@ def receive(
     )
 
 
-def describe(
-    provider: Provider[Any], headers: Mapping[str, str], raw: bytes, content_type: str, entity: str | None
-) -> Described:
+def describe(provider: Provider[Any], headers: Headers, raw: bytes, content_type: str, entity: str | None) -> Described:
     """Parse and validate; raises ``Invalid`` or ``ValidationError``. Shared with replay."""
     return provider.describe(provider.parse(raw, content_type), headers, raw, entity)
 

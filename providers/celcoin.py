@@ -26,7 +26,7 @@ from config import CelcoinCreds, Settings
 from providers._common import body_digest, parse_json_object
 from providers.errors import Invalid, Unauthenticated
 from providers.timeparse import BRT, parse_timestamp
-from providers.types import Described
+from providers.types import Described, Headers
 from schemas.celcoin import BAAS, FLAT, LEGACY_PIX, WEBHOOK_ID
 from schemas.envelope import RECEIVED
 
@@ -60,11 +60,11 @@ def credentials(settings: Settings) -> CelcoinCreds | None:
     return settings.celcoin
 
 
-def is_probe(headers: Mapping[str, str], raw: bytes) -> bool:
+def is_probe(headers: Headers, raw: bytes) -> bool:
     return False
 
 
-def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now: float) -> None:
+def authenticate(headers: Headers, raw: bytes, settings: Settings, now: float) -> None:
     creds = settings.celcoin
     value = headers.get("Authorization")
     if creds is None or not value:
@@ -82,7 +82,7 @@ def parse(raw: bytes, content_type: str) -> dict[str, Any]:
     return parse_json_object(raw)
 
 
-def describe(payload: dict[str, Any], headers: Mapping[str, str], raw: bytes, entity: str | None) -> Described:
+def describe(payload: dict[str, Any], headers: Headers, raw: bytes, entity: str | None) -> Described:
     if "RequestBody" in payload:
         return _legacy_pix(LEGACY_PIX.load(payload), raw, entity)
     if "entity" in payload or ("body" in payload and "webhookId" not in payload):
@@ -123,15 +123,15 @@ def _entity_or_invalid(entity: str | None, what: str) -> str:
     return entity
 
 
-def fallback_key(headers: Mapping[str, str], raw: bytes) -> str:
+def fallback_key(headers: Headers, raw: bytes) -> str:
     return body_digest(raw)
 
 
-def code_hint(headers: Mapping[str, str]) -> str | None:
+def code_hint(headers: Headers) -> str | None:
     return None
 
 
-def delivery_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def delivery_headers(headers: Headers) -> dict[str, str]:
     return {}
 
 

@@ -23,7 +23,7 @@ from providers import formdecode
 from providers._common import body_digest, hex_digest_or_none, parse_json_object, signature_matches
 from providers.errors import Invalid, Unauthenticated
 from providers.timeparse import parse_timestamp
-from providers.types import Described
+from providers.types import Described, Headers
 from schemas.envelope import PING, RECEIVED
 from schemas.kobana import SCHEMA
 
@@ -51,7 +51,7 @@ def credentials(settings: Settings) -> Secrets | None:
     return settings.kobana_secrets
 
 
-def is_probe(headers: Mapping[str, str], raw: bytes) -> bool:
+def is_probe(headers: Headers, raw: bytes) -> bool:
     return False  # Kobana's test is the signed ``ping`` event, handled as an event
 
 
@@ -60,7 +60,7 @@ def expected(secret: bytes, raw: bytes, algorithm: str = "sha256") -> bytes:
     return hmac.new(secret, raw, _DIGESTS[algorithm][0]).digest()
 
 
-def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now: float) -> None:
+def authenticate(headers: Headers, raw: bytes, settings: Settings, now: float) -> None:
     secrets = settings.kobana_secrets or ()
     header, value = "X-Kobana-Signature", headers.get("X-Kobana-Signature")
     if value is None:
@@ -88,7 +88,7 @@ def parse(raw: bytes, content_type: str) -> dict[str, Any]:
     return parse_json_object(raw)
 
 
-def describe(payload: dict[str, Any], headers: Mapping[str, str], raw: bytes, entity: str | None) -> Described:
+def describe(payload: dict[str, Any], headers: Headers, raw: bytes, entity: str | None) -> Described:
     data = SCHEMA.load(payload)
     original = data["event_code"]
     code = ALIASES.get(original, original)
@@ -103,17 +103,17 @@ def describe(payload: dict[str, Any], headers: Mapping[str, str], raw: bytes, en
     )
 
 
-def fallback_key(headers: Mapping[str, str], raw: bytes) -> str:
+def fallback_key(headers: Headers, raw: bytes) -> str:
     """``X-Kobana-Delivery-Id`` identifies a notification (and its resends); else the body digest."""
     delivery = delivery_headers(headers).get("delivery_id")
     return f"delivery:{delivery}" if delivery else body_digest(raw)
 
 
-def code_hint(headers: Mapping[str, str]) -> str | None:
+def code_hint(headers: Headers) -> str | None:
     return delivery_headers(headers).get("event")
 
 
-def delivery_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def delivery_headers(headers: Headers) -> dict[str, str]:
     found = {}
     for name, candidates in _DELIVERY_HEADERS.items():
         for candidate in candidates:

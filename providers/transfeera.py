@@ -24,7 +24,7 @@ from config import Secrets, Settings
 from providers._common import body_digest, hex_digest_or_none, parse_json_object, signature_matches
 from providers.errors import Unauthenticated
 from providers.timeparse import parse_timestamp
-from providers.types import Described
+from providers.types import Described, Headers
 from schemas.envelope import RECEIVED
 from schemas.transfeera import SCHEMA
 
@@ -43,7 +43,7 @@ def credentials(settings: Settings) -> Secrets | None:
     return settings.transfeera_secrets
 
 
-def is_probe(headers: Mapping[str, str], raw: bytes) -> bool:
+def is_probe(headers: Headers, raw: bytes) -> bool:
     """The unsigned ``{"test": true}`` sent when a URL is registered (matched on bytes, unparsed)."""
     return len(raw) < 64 and _PROBE.fullmatch(raw) is not None
 
@@ -53,7 +53,7 @@ def expected(secret: bytes, t: str, raw: bytes) -> bytes:
     return hmac.new(secret, t.encode() + b"." + raw, hashlib.sha256).digest()
 
 
-def authenticate(headers: Mapping[str, str], raw: bytes, settings: Settings, now: float) -> None:
+def authenticate(headers: Headers, raw: bytes, settings: Settings, now: float) -> None:
     secrets = settings.transfeera_secrets or ()
     value = headers.get(HEADER)
     if value is None:
@@ -89,7 +89,7 @@ def parse(raw: bytes, content_type: str) -> dict[str, Any]:
     return parse_json_object(raw)
 
 
-def describe(payload: dict[str, Any], headers: Mapping[str, str], raw: bytes, entity: str | None) -> Described:
+def describe(payload: dict[str, Any], headers: Headers, raw: bytes, entity: str | None) -> Described:
     data = SCHEMA.load(payload)
     return Described(
         event_code=data["object"],
@@ -101,15 +101,15 @@ def describe(payload: dict[str, Any], headers: Mapping[str, str], raw: bytes, en
     )
 
 
-def fallback_key(headers: Mapping[str, str], raw: bytes) -> str:
+def fallback_key(headers: Headers, raw: bytes) -> str:
     return body_digest(raw)
 
 
-def code_hint(headers: Mapping[str, str]) -> str | None:
+def code_hint(headers: Headers) -> str | None:
     return None
 
 
-def delivery_headers(headers: Mapping[str, str]) -> dict[str, str]:
+def delivery_headers(headers: Headers) -> dict[str, str]:
     return {}
 
 

@@ -9,6 +9,14 @@ from typing import Any, Protocol, TypeVar
 
 from config import Settings
 
+
+class Headers(Protocol):
+    """What a provider reads of a request's headers: a case-insensitive ``get`` (werkzeug's
+    ``Headers``), or a plain dict (replay, tests)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
 #: A provider's credentials: ``Secrets`` for the HMAC providers, ``CelcoinCreds`` for Basic.
 Creds = TypeVar("Creds")
 
@@ -46,10 +54,10 @@ class Provider(Protocol[Creds]):
     def credentials(self, settings: Settings) -> Creds | None:
         """The configured credentials; None when the provider is disabled."""
 
-    def is_probe(self, headers: Mapping[str, str], raw: bytes) -> bool:
+    def is_probe(self, headers: Headers, raw: bytes) -> bool:
         """A registration test that must get a 2xx and cause nothing (checked before authentication)."""
 
-    def authenticate(self, headers: Mapping[str, str], raw: bytes, settings: Settings, now: float) -> None:
+    def authenticate(self, headers: Headers, raw: bytes, settings: Settings, now: float) -> None:
         """Raise ``Unauthenticated`` unless the request provably comes from the provider."""
 
     def sign(self, raw: bytes, creds: Creds, now: float) -> dict[str, str]:
@@ -58,18 +66,16 @@ class Provider(Protocol[Creds]):
     def parse(self, raw: bytes, content_type: str) -> dict[str, Any]:
         """Bytes → dict with Decimal amounts; raises ``Invalid``."""
 
-    def describe(
-        self, payload: dict[str, Any], headers: Mapping[str, str], raw: bytes, entity: str | None
-    ) -> Described:
+    def describe(self, payload: dict[str, Any], headers: Headers, raw: bytes, entity: str | None) -> Described:
         """The validated payload, its event code and idempotency key; raises ``ValidationError``/``Invalid``."""
 
-    def fallback_key(self, headers: Mapping[str, str], raw: bytes) -> str:
+    def fallback_key(self, headers: Headers, raw: bytes) -> str:
         """The idempotency key of a body that fails validation."""
 
-    def code_hint(self, headers: Mapping[str, str]) -> str | None:
+    def code_hint(self, headers: Headers) -> str | None:
         """The event code of a body that fails validation, when a header tells it."""
 
-    def delivery_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+    def delivery_headers(self, headers: Headers) -> dict[str, str]:
         """Delivery headers worth keeping with the event (``Envelope.delivery``)."""
 
     def headers_from_delivery(self, delivery: Mapping[str, str]) -> dict[str, str]:

@@ -17,28 +17,28 @@ class BaasBodySchema(Lenient):
 
 class BaasSchema(Lenient):
     entity = Text(required=True, validate=CODE)
-    createTimestamp = Text(load_default=None, allow_none=True)  # noqa: N815 - Celcoin's name
+    createTimestamp = Text(load_default=None, allow_none=True)  # Celcoin's spelling (camelCase here and below)
     status = Text(load_default=None, allow_none=True)
     body = fields.Nested(BaasBodySchema, required=True)
 
 
 class LegacyStatusSchema(Lenient):
-    StatusId = fields.Integer(load_default=None, allow_none=True)  # noqa: N815
-    Description = Text(load_default=None, allow_none=True)  # noqa: N815
+    StatusId = fields.Integer(load_default=None, allow_none=True)
+    Description = Text(load_default=None, allow_none=True)
 
 
 class LegacyBodySchema(Lenient):
-    TransactionType = Text(required=True, validate=CODE)  # noqa: N815
-    Amount = money()  # noqa: N815
-    StatusCode = fields.Nested(LegacyStatusSchema, load_default=None, allow_none=True)  # noqa: N815
+    TransactionType = Text(required=True, validate=CODE)
+    Amount = money()
+    StatusCode = fields.Nested(LegacyStatusSchema, load_default=None, allow_none=True)
 
 
 class LegacyPixSchema(Lenient):
-    RequestBody = fields.Nested(LegacyBodySchema, required=True)  # noqa: N815
+    RequestBody = fields.Nested(LegacyBodySchema, required=True)
 
 
 class WebhookIdSchema(Lenient):
-    webhookId = Text(required=True, validate=lambda s: 0 < len(s) <= 200)  # noqa: N815
+    webhookId = Text(required=True, validate=lambda s: 0 < len(s) <= 200)
     body = fields.Dict(required=True)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import fields, pre_load
+from marshmallow import fields
 
 from schemas.common import CODE, Lenient, Text, identifier, money
 
@@ -44,19 +44,27 @@ class KobanaSchema(Lenient):
     errors = fields.Raw(load_default=None, allow_none=True)
     occurred_at = Text(load_default=None, allow_none=True)
 
-    @pre_load
-    def _from_seed_envelope(self, data: Any, **_: Any) -> Any:
-        """Seed 002's ``{event, resource, data}`` becomes the documented envelope."""
-        if not isinstance(data, dict) or "event_code" in data or not isinstance(data.get("event"), dict):
-            return data
-        event, resource = data["event"], data.get("resource") or {}
-        body = data.get("data") if isinstance(data.get("data"), dict) else {}
-        obj = dict(body)
-        if isinstance(resource, dict):
-            obj.setdefault("id", resource.get("id"))
-            obj.setdefault("uid", resource.get("uid"))
-            obj.setdefault("resource_type", resource.get("type"))
-        return {"event_code": event.get("code"), "occurred_at": event.get("occurred_at"), "object": obj}
+    def load(self, data: Any, *, many: bool | None = None, partial: Any = None, unknown: Any = None) -> Any:
+        """Seed 002's ``{event, resource, data}`` is read as the documented envelope.
+
+        Converted before ``Lenient.load`` (not in a ``pre_load`` hook), so what it keeps of the
+        input is the documented envelope, never the seed's keys.
+        """
+        return super().load(_documented(data), many=many, partial=partial, unknown=unknown)
+
+
+def _documented(data: Any) -> Any:
+    """Seed 002's ``{event, resource, data}`` as ``{event_code, occurred_at, object}``; others as given."""
+    if not isinstance(data, dict) or "event_code" in data or not isinstance(data.get("event"), dict):
+        return data
+    event, resource = data["event"], data.get("resource") or {}
+    body = data["data"] if isinstance(data.get("data"), dict) else {}
+    obj = dict(body)
+    if isinstance(resource, dict):
+        obj.setdefault("id", resource.get("id"))
+        obj.setdefault("uid", resource.get("uid"))
+        obj.setdefault("resource_type", resource.get("type"))
+    return {"event_code": event.get("code"), "occurred_at": event.get("occurred_at"), "object": obj}
 
 
 SCHEMA = KobanaSchema()

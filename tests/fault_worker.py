@@ -21,7 +21,7 @@ _STARTS = os.environ.get("HANDLER_STARTS")
 
 
 @handler("*", "*")
-def count_effect(event, session):  # noqa: ANN001 - a handler's signature
+def count_effect(event, session):
     if _STARTS:  # every start, outside the transaction: starts minus effects = runs cut short by a fault
         with open(_STARTS, "a") as starts:
             starts.write(f"{event.id}\n")

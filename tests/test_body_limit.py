@@ -74,7 +74,7 @@ def _accepted_after(port: int) -> int:
         data=raw,
         headers={"Content-Type": "application/json", "X-Kobana-Signature": kobana_signature(raw)},
     )
-    with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 - local test server
+    with urllib.request.urlopen(request, timeout=3) as response:
         return int(response.status)
 
 

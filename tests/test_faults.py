@@ -47,7 +47,7 @@ def _assert_nothing_lost_or_doubled(figures: dict) -> None:
     assert figures["acknowledged"] == figures["events"], figures  # after the provider's retries
 
 
-def _later(delay: float, action) -> threading.Thread:  # noqa: ANN001
+def _later(delay: float, action) -> threading.Thread:
     thread = threading.Thread(target=lambda: (time.sleep(delay), action()))
     thread.start()
     return thread

@@ -33,7 +33,7 @@ class Service:
     log: Path
 
     def get(self, path: str) -> str:
-        with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
             return response.read().decode()
 
     def log_lines(self) -> list[dict]:
@@ -62,7 +62,7 @@ def service(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPath
     (tmp / "metrics").mkdir()
     log = tmp / "gunicorn.log"
     with log.open("wb") as sink:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
             cwd=PROJECT_ROOT,
             env=env,

@@ -138,7 +138,7 @@ def test_statement_count_does_not_grow_with_the_list(engine, traffic):
     facts = facts_of(store_events(engine, traffic))
     executed: list[str] = []
 
-    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+    def count(_conn, _cursor, statement, *_args) -> None:
         executed.append(statement)
 
     def statements(batch: list[Fact]) -> int:

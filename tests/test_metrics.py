@@ -122,7 +122,7 @@ def test_metrics_on_their_own_port_include_the_queue_gauges(redis_conn, deliver)
     port = free_port()
     server, thread = metrics.serve_on_port(port, redis_conn, addr="127.0.0.1")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
             text = response.read().decode()
     finally:
         server.shutdown()

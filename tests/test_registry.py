@@ -7,12 +7,12 @@ import pytest
 from handlers.registry import Registry
 
 
-def _noop(event, session):  # noqa: ANN001 - signature of a handler
+def _noop(event, session):
     return None
 
 
 def _make(name: str):
-    def fn(event, session):  # noqa: ANN001
+    def fn(event, session):
         return None
 
     fn.__name__ = fn.__qualname__ = name

@@ -28,13 +28,17 @@ def _lenient_classes(cls: type = Lenient) -> list[type]:
 
 
 def _marshmallow_include(schema: Schema, data: Any) -> Any:
-    """What marshmallow itself builds: its ``_deserialize`` with ``INCLUDE``, nested ones included."""
-    original = Lenient._deserialize
-    Lenient._deserialize = Schema._deserialize  # type: ignore[method-assign]
+    """What marshmallow itself builds: its own ``load`` with ``INCLUDE``, nested schemas included."""
+
+    def include(self: Schema, data: Any, *, many: Any = None, partial: Any = None, unknown: Any = None) -> Any:
+        return Schema.load(self, data, many=many, partial=partial, unknown=INCLUDE)
+
+    original = Lenient.load
+    Lenient.load = include  # type: ignore[method-assign]
     try:
-        return schema.load(data, unknown=INCLUDE)
+        return schema.load(data)
     finally:
-        Lenient._deserialize = original  # type: ignore[method-assign]
+        Lenient.load = original  # type: ignore[method-assign]
 
 
 def test_no_lenient_field_renames_its_key():

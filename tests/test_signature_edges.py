@@ -44,7 +44,7 @@ def test_web_process_refuses_to_start_with_an_empty_secret(variable):
         "REDIS_URL": "redis://127.0.0.1:1/0",
         variable: " \t",
     }
-    result = subprocess.run(  # noqa: S603 - fixed argv
+    result = subprocess.run(
         [sys.executable, "-c", "import wsgi"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
     )
     assert result.returncode != 0

@@ -34,7 +34,7 @@ def _start_worker(redis_url: str, database_url: str, tmp_path: Path) -> subproce
     }
     with (tmp_path / "worker.log").open("ab") as log:
         # Own session: the kill takes the worker and its scheduler child, as a platform would.
-        return subprocess.Popen(  # noqa: S603 - fixed argv
+        return subprocess.Popen(
             [sys.executable, "-m", "tests.kill_support"],
             cwd=PROJECT_ROOT,
             env=env,

@@ -16,7 +16,8 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 
 def get_connection() -> redis.Redis:
-    return current_app.extensions["rq"]["connection"]  # type: ignore[no-any-return]
+    connection: redis.Redis = current_app.extensions["rq"]["connection"]
+    return connection
 
 
 def enqueue_event(envelope: Envelope, settings: Settings) -> str:

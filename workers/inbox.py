@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine, bindparam, update
@@ -83,7 +83,8 @@ class Outcome:
     handlers: tuple[str, ...] = ()
 
 
-class Claim(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class Claim:
     """An event this transaction dispatches: its row is locked and still dispatchable."""
 
     index: int  # position in the batch, reported by ``BatchItemFailed``

@@ -109,7 +109,8 @@ def _take(connection: redis.Redis, consumer: str, count: int, reclaim_after_ms: 
     entries = list(claimed[1]) if claimed else []
     entries = [(entry_id, fields) for entry_id, fields in entries if fields]  # None: deleted meanwhile
     if len(entries) < count:
-        read = connection.xreadgroup(GROUP, consumer, {INBOX: ">"}, count=count - len(entries))
+        # Any: redis-py types each reply for RESP2 and RESP3 alike; this client speaks RESP2, in bytes.
+        read: Any = connection.xreadgroup(GROUP, consumer, {INBOX: ">"}, count=count - len(entries))
         for _stream, items in read or ():
             entries.extend(items)
     return entries
@@ -145,7 +146,7 @@ def depth(connection: redis.Redis) -> int:
 
 def oldest_age(connection: redis.Redis, now: float) -> float:
     """Seconds since the oldest entry still in the inbox was appended (0 if empty)."""
-    first = connection.xrange(INBOX, count=1)
+    first: Any = connection.xrange(INBOX, count=1)  # [(b"<millis>-<seq>", fields)] (RESP2, bytes)
     if not first:
         return 0.0
     millis = int(first[0][0].split(b"-")[0])

@@ -58,7 +58,7 @@ def baas(src: Source) -> list[Fact]:
             key=src.idempotency_key,
             at=when or src.occurred_at or src.received_at,
             code=src.event_code,
-            status=ref(status).upper() if ref(status) else None,
+            status=text.upper() if (text := ref(status)) else None,
             amount=to_decimal(ci_get(body, "amount")),
             refs=refs(
                 id=ci_get(body, "id", "TransactionId"),

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.facts import Fact, Payment, Source, amounts, extracts, ref, refs
-from ledger.money import to_decimal
+from ledger.money import ZERO, to_decimal
 from providers.timeparse import BRT, parse_date, parse_timestamp
 
 
@@ -66,7 +66,7 @@ def bank_billet(src: Source) -> list[Fact]:
     if status == "paid":
         discount = sum(
             (v for v in (to_decimal(obj.get("discount_value")), to_decimal(obj.get("reduction_amount"))) if v),
-            start=to_decimal(0),
+            start=ZERO,
         )
         adjustments = amounts(fine=obj.get("fine_value"), interest=obj.get("interest_value"))
         if discount:

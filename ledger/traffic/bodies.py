@@ -27,7 +27,8 @@ def _template(name: str) -> str:
 
 
 def template(name: str) -> dict[str, Any]:
-    return json.loads(_template(name), parse_float=Decimal)  # type: ignore[no-any-return]
+    template: dict[str, Any] = json.loads(_template(name), parse_float=Decimal)
+    return template
 
 
 def dumps(body: dict[str, Any]) -> bytes:

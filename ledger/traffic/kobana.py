@@ -48,7 +48,7 @@ def _boleto(gen: Gen, scenario: str) -> None:
     face = gen.cents(40, 2500)
     created = gen.moment(12 if scenario in ("paid_late", "open") else 20)
     due = (created + timedelta(days=gen.rng.randint(3, 10))).astimezone(bodies.BRT).date()
-    common = dict(ident=ident, uid=uid, due=due, created=created, customer=gen.rng.choice(CUSTOMERS),
+    common: dict[str, Any] = dict(ident=ident, uid=uid, due=due, created=created, customer=gen.rng.choice(CUSTOMERS),
                   external_id=f"INV-{created:%Y%m}-{n:04d}", control_number=f"PED-{500_000 + n}")  # fmt: skip
     expect = Expect("kobana", "boleto", f"kobana:{ident}", expected=face, settled=ZERO)
     gen.month.objects.append(expect)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import click
 from flask import current_app
@@ -131,7 +132,7 @@ def show_command(object_id: str, fmt: str) -> None:
         rows = store.find(session, object_id)
         if not rows:
             raise click.ClickException(f"no object {object_id!r} in the ledger")
-        found = [{"state": row.state, "events": [
+        found: list[dict[str, Any]] = [{"state": row.state, "events": [
             {"event_id": f.event_id, "at": f.fact["at"], "code": f.code, "status": f.fact.get("status"),
              "amount": f.fact.get("amount"), "payments": f.fact.get("payments") or []}
             for f in sorted(row.facts, key=lambda f: (f.at, f.event_id))]}
