@@ -32,8 +32,9 @@ _CLI_GROUPS = (
 
 
 class _LazyGroup(click.Group):
-    """A CLI group imported on first use, so a gunicorn worker never loads SQLAlchemy and the
-    ledger for commands it does not run: 22 MB of RSS per web worker (bench/README.md)."""
+    """A CLI group imported on first use, so a gunicorn worker never loads the ledger, the
+    handlers and the CLI modules for commands it does not run (bench/README.md measured 22 MB of
+    RSS per web worker; SQLAlchemy itself is loaded, by /readyz's database check)."""
 
     def __init__(self, name: str, target: str, help_text: str) -> None:
         super().__init__(name, help=help_text)

@@ -49,7 +49,7 @@ def main() -> int:
         subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env=env),
         subprocess.Popen([sys.executable, "-m", "workers"], env=env),
     ]
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, _stop)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
@@ -64,6 +64,11 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             child.kill()
     return max((child.returncode or 0) for child in children)
+
+
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM stops the service as Ctrl-C does: the main loop's ``except KeyboardInterrupt``."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ class EventRecord(Base):
     entity: Mapped[str | None] = mapped_column(Text)
     delivery: Mapped[dict[str, Any] | None] = mapped_column(_JSON)
     request_id: Mapped[str | None] = mapped_column(Text)
-    #: The validated payload as JSON (Decimal amounts as exact strings), for reading and queries.
+    #: Not written: the raw body is the record, and the payload is derived from it when needed
+    #: (``events show``). Older rows may hold a copy (Decimal amounts as exact strings).
     payload: Mapped[dict[str, Any] | None] = mapped_column(_JSON)
     #: Why the door quarantined the body (marshmallow's ``messages`` shape).
     validation_errors: Mapped[Any] = mapped_column(_JSON)

@@ -1,4 +1,4 @@
-"""The names every output uses (issue 4), so scripts can rely on them. Never rename one."""
+"""The names every output uses, so scripts can rely on them. Never rename one."""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ def drain_inbox() -> dict[str, int]:
 
     A full batch rings for another drain first, so the other worker processes help at once.
     If the batch fails anywhere, each of its events becomes a one-event job with the configured
-    retries and dead letter (``process_event``, the same path as before batching); the entries
+    retries and dead letter (``process_event``, a batch of one); the entries
     are acked only once they are processed or handed over. A drain that dies leaves its entries
     pending, and a later drain claims them once idle longer than any drain may run.
     """

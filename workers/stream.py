@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import os
 import socket
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from schemas.envelope import Envelope
 
@@ -43,6 +45,8 @@ DOORBELL_TTL = 30
 # must never leave a fence without its entry, or the provider's retry would be answered
 # "duplicate" for an event Redis does not have. Returns -1 duplicate, 1 rang the doorbell, 0 not.
 _APPEND = """
+-- KEYS[1] = fence (webhooks:fence:<event id>), KEYS[2] = inbox stream, KEYS[3] = doorbell
+-- ARGV[1] = envelope metadata (JSON), ARGV[2] = raw body, ARGV[3] = fence TTL, ARGV[4] = doorbell TTL
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 redis.call('XADD', KEYS[2], '*', 'e', ARGV[1], 'raw', ARGV[2])
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[3])
@@ -65,12 +69,15 @@ def append(connection: redis.Redis, envelope: Envelope) -> int:
     return int(script(keys=keys, args=[meta, envelope.raw, FENCE_TTL, DOORBELL_TTL]))
 
 
-def _script(connection: redis.Redis) -> Any:
-    # One registered script per client (redis-py runs it with EVALSHA, loading it if missing).
-    script = getattr(connection, "_webhooks_append", None)
+#: The append script, registered once per client, as rq keeps its scripts; redis-py runs it with
+#: EVALSHA and loads it on the server when missing. Weak keys: a dropped client is forgotten.
+_APPEND_SCRIPTS: weakref.WeakKeyDictionary[redis.Redis, Script] = weakref.WeakKeyDictionary()
+
+
+def _script(connection: redis.Redis) -> Script:
+    script = _APPEND_SCRIPTS.get(connection)
     if script is None:
-        script = connection.register_script(_APPEND)
-        connection._webhooks_append = script  # type: ignore[attr-defined]
+        script = _APPEND_SCRIPTS[connection] = connection.register_script(_APPEND)
     return script
 
 

@@ -69,8 +69,8 @@ def summary(row: EventRecord) -> dict[str, Any]:
 
 
 def payload_of(row: EventRecord) -> Any:
-    """The validated payload, derived from the stored raw body by the provider's own code (rows
-    written before payloads stopped being stored keep theirs); None if the body does not validate."""
+    """The validated payload, derived from the stored raw body by the provider's own code (a row
+    that holds a stored copy gives it); None if the body does not validate."""
     if row.payload is not None:
         return row.payload
     from marshmallow import ValidationError
