@@ -56,7 +56,7 @@ def test_the_batch_lock_uses_the_unique_index_even_before_the_table_is_analysed(
 
 def test_the_worker_and_the_ledger_lock_their_batches_through_the_lookup():
     """Both batch locks (events, ledger objects) use it, not an ``IN`` list."""
+    from db import event_log
     from ledger import store
-    from workers import inbox
 
-    assert isinstance(inbox._LOCK_EVENTS, KeyedLookup) and isinstance(store._LOCK, KeyedLookup)
+    assert isinstance(event_log._LOCK_EVENTS, KeyedLookup) and isinstance(store._LOCK, KeyedLookup)

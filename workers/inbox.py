@@ -18,18 +18,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, bindparam, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from config import Settings
-from db import session_info, utc
-from db.lookup import KeyedLookup
+from db import event_log, session_info
 from db.models import EventRecord
 from handlers.registry import Handler, handler_name, handlers_for
 from ops.logconfig import mask_text
@@ -138,9 +135,9 @@ def process_batch(
     info = session_info(settings)
     with engine.connect() as connection, Session(connection, expire_on_commit=False, info=info) as session:
         with session.begin():
-            _insert_many(session, items)
+            event_log.insert_new(session, [envelope for envelope, _payload in items])
         with session.begin():
-            rows = lock_many(session, {(e.provider, e.idempotency_key) for e, _ in items})
+            rows = event_log.lock_many(session, {(e.provider, e.idempotency_key) for e, _ in items})
             outcomes: list[Outcome | None] = [None] * len(items)
             claims: list[Claim] = []
             claimed: set[int] = set()
@@ -193,40 +190,12 @@ def dispatch(session: Session, claims: list[Claim], *, use_many: bool = True) ->
                 raise BatchItemFailed(claim.index, HandlerFailed(name, claim.event.id, exc)) from exc
             finally:
                 unbind_contextvars(*claim.log_context, "log_id")
-    now = datetime.now(UTC)
-    outcomes, marks = [], []
+    outcomes = []
     for claim in claims:
-        names = [handler_name(fn) for fn in claim.handlers]
         status = PROCESSED if claim.handlers else IGNORED
-        marks.append({"b_id": claim.row.id, "status": status, "handlers": names, "attempts": claim.row.attempts + 1,
-                      "last_error": None, "processed_at": now})  # fmt: skip
-        outcomes.append(Outcome(claim.row.id, status, tuple(names)))
-    if marks:
-        session.connection().execute(_MARK_PROCESSED, marks)
+        outcomes.append(Outcome(claim.row.id, status, tuple(handler_name(fn) for fn in claim.handlers)))
+    event_log.mark_done(session, [(claim.row, o.status, o.handlers) for claim, o in zip(claims, outcomes, strict=True)])
     return outcomes
-
-
-_EVENTS = EventRecord.__table__
-_LOCKED_COLUMNS = ("id", "provider", "idempotency_key", "event_code", "original_code", "status", "attempts",
-                   "occurred_at", "received_at")  # fmt: skip
-_LOCK_EVENTS = KeyedLookup(
-    _EVENTS,
-    keys=[_EVENTS.c.provider, _EVENTS.c.idempotency_key],
-    columns=[getattr(_EVENTS.c, name) for name in _LOCKED_COLUMNS],
-    lock=True,
-)
-#: One executemany marks the rows (the ORM would flush them one UPDATE per row).
-_MARK_PROCESSED = (
-    update(_EVENTS)
-    .where(_EVENTS.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("status"),
-        handlers=bindparam("handlers", type_=_EVENTS.c.handlers.type),
-        attempts=bindparam("attempts"),
-        last_error=bindparam("last_error"),
-        processed_at=bindparam("processed_at", type_=_EVENTS.c.processed_at.type),
-    )
-)
 
 
 def log_context(envelope: Envelope) -> dict[str, Any]:
@@ -238,13 +207,6 @@ def log_context(envelope: Envelope) -> dict[str, Any]:
         "event_code": envelope.event_code,
         "idempotency_key": envelope.idempotency_key,
     }
-
-
-def lock_many(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-    """What dispatch needs of the rows of ``keys`` (not their bodies, which the batch already
-    holds), locked in key order until the transaction ends (FOR UPDATE), one index lookup each."""
-    rows = _LOCK_EVENTS.execute(session.connection(), session.get_bind().dialect.name, sorted(keys))
-    return {(row.provider, row.idempotency_key): row for row in rows}
 
 
 def lock(session: Session, log_id: int) -> EventRecord | None:
@@ -290,36 +252,3 @@ def fail_attempt(session: Session, envelope: Envelope, exc: HandlerFailed, *, fi
 def error_text(exc: BaseException) -> str:
     """What goes in ``last_error``: type and message, CPF/CNPJ masked, bounded."""
     return mask_text(f"{type(exc).__name__}: {exc}")[:_MAX_ERROR]
-
-
-def _insert_many(session: Session, items: list[tuple[Envelope, dict[str, Any] | None]]) -> None:
-    """Insert the events whose (provider, idempotency key) is new; a duplicate changes nothing.
-    One executemany: the statement is compiled once and cached."""
-    now = datetime.now(UTC)
-    rows = [_values(envelope, now) for envelope, _payload in items]
-    dialect = sqlite if session.get_bind().dialect.name == "sqlite" else postgresql
-    statement = dialect.insert(EventRecord).on_conflict_do_nothing(index_elements=["provider", "idempotency_key"])
-    session.connection().execute(statement, rows)
-
-
-def _values(envelope: Envelope, now: datetime) -> dict[str, Any]:
-    # No ``payload``: the raw body is the record, and the payload is derived from it by the same
-    # provider code whenever it is needed (``events show``), so each row holds one copy.
-    return {
-        "provider": envelope.provider,
-        "event_code": envelope.event_code,
-        "original_code": envelope.original_code,
-        "idempotency_key": envelope.idempotency_key,
-        "status": envelope.status,
-        "occurred_at": utc(envelope.occurred_at),
-        "received_at": utc(envelope.received_at),
-        "stored_at": now,
-        "raw": envelope.raw,
-        "content_type": envelope.content_type or "",
-        "entity": envelope.entity,
-        "delivery": envelope.delivery or None,
-        "request_id": envelope.request_id,
-        "payload": None,
-        "validation_errors": envelope.errors,
-        "attempts": 0,
-    }
