@@ -17,7 +17,8 @@ class Lenient(Schema):
     ``INCLUDE``, errors included), then laid over a copy of the input: the same mapping, since no
     field renames its key (``data_key``/``attribute``; tests/test_schemas.py checks both). Nested
     schemas load through ``load`` too. A ``post_load(pass_original=True)`` hook does the same,
-    but costs 15-25 us more per body (measured): this is the door's hot path.
+    but marshmallow's hook machinery cost 5 us more per Celcoin or Transfeera body (timeit), on
+    the door's hot path.
     """
 
     class Meta:

@@ -90,8 +90,8 @@ def receive(provider_name: str, entity: str | None = None) -> tuple[Response, in
 def _answer(outcome: Outcome, event_id: str) -> Response:
     """The bytes ``jsonify(status=outcome, id=event_id)`` sends (keys sorted, compact, a final newline).
 
-    Built by hand because this is every acknowledged event's answer: measured with timeit, 13 µs
-    here against 36 µs through ``jsonify`` (the app JSON provider's per-call machinery). A test
+    Built by hand because this is every acknowledged event's answer: measured with timeit, 9 µs
+    here against 29 µs through ``jsonify`` (the app JSON provider's per-call machinery). A test
     holds the bytes and headers equal to jsonify's.
     """
     body = json.dumps({"id": event_id, "status": outcome.value}, separators=(",", ":")) + "\n"
