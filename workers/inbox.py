@@ -416,4 +416,6 @@ def _values(envelope: Envelope, status: str, now: datetime) -> dict[str, Any]:
         "payload": None,
         "validation_errors": envelope.errors,
         "attempts": 0,
+        "source": envelope.source,
+        "trust": envelope.trust,
     }
