@@ -32,6 +32,7 @@ from typing import Any
 import redis
 import structlog
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 import db
@@ -283,6 +284,8 @@ def run(ctx: Context, provider: str, since: datetime, until: datetime, *, dry_ru
         report.errors.append(f"{provider}: {exc}")
     except ApiError as exc:
         report.errors.append(str(exc))
+    except SQLAlchemyError as exc:
+        report.errors.append(f"{provider}: database unavailable ({type(exc).__name__})")
     finally:
         api.http.close()
         try:
@@ -290,7 +293,10 @@ def run(ctx: Context, provider: str, since: datetime, until: datetime, *, dry_ru
         except redis.RedisError:
             pass  # it expires (LOCK_TTL)
     if not dry_run:
-        record(ctx.engine, report, ctx.now())
+        try:
+            record(ctx.engine, report, ctx.now())
+        except SQLAlchemyError as exc:
+            report.errors.append(f"{provider}: result not recorded, database unavailable ({type(exc).__name__})")
     log.info("provider.sync", provider=provider, ok=report.ok, complete=report.complete, **report.counts())
     return report
 
