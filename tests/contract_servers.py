@@ -74,6 +74,7 @@ class KobanaDelivery:
     payload: dict[str, Any]
     created_at: datetime
     status: str = "failed"  # the list answers with words; the filter takes 0/1/2
+    webhook_id: int = 1
 
 
 class KobanaServer(ContractServer):
@@ -97,6 +98,18 @@ class KobanaServer(ContractServer):
         )
         self.deliveries.append(delivery)
         return delivery
+
+    def add_webhook(self, url: str, events: list[str]) -> dict[str, Any]:
+        hook = {
+            "id": len(self.webhooks) + 1,
+            "url": url,
+            "events": events,
+            "content_type": "application/json",
+            "active": True,
+            "ssl_verification_enabled": True,
+        }
+        self.webhooks.append(hook)
+        return hook
 
     def new_hour(self) -> None:
         self.gets = 0
@@ -127,19 +140,16 @@ class KobanaServer(ContractServer):
             return _json(self.webhooks[(page - 1) * per_page : page * per_page], headers=self._limits())
         if request.path == "/v1/webhooks" and request.method == "POST":
             body = json.loads(request.get_data())
-            hook = {
-                "id": len(self.webhooks) + 1,
-                "url": body["url"],
-                "events": body.get("events", []),
-                "content_type": body.get("content_type", "application/json"),
-                "active": body.get("active", True),
-                "ssl_verification_enabled": True,
-            }
-            self.webhooks.append(hook)
+            hook = self.add_webhook(body["url"], body.get("events", []))
             return _json({**hook, "secret_key": secrets.token_hex(32)}, 201, self._limits())
         if request.path == "/v1/webhook_deliveries" and request.method == "GET":
             wanted = self.STATUS_FILTER.get(request.args.get("status", ""), None)
-            rows = [d for d in reversed(self.deliveries) if wanted is None or d.status == wanted]  # newest first
+            hook = request.args.get("webhook_id")
+            rows = [
+                d
+                for d in reversed(self.deliveries)  # newest first
+                if (wanted is None or d.status == wanted) and (hook is None or str(d.webhook_id) == hook)
+            ]
             return _json(
                 [self._delivery(d) for d in rows[(page - 1) * per_page : page * per_page]], headers=self._limits()
             )
@@ -153,7 +163,7 @@ class KobanaServer(ContractServer):
             "request_payload": d.payload, "request_error": None, "response_body": "", "response_code": 503,
             "response_headers": None, "response_message": "Service Unavailable", "delivered_at": None,
             "first_try": stamp, "fails_count": 8, "failed_at": stamp, "status": d.status,
-            "bank_billet_account_id": None, "content_type": "application/json", "webhook_id": 1,
+            "bank_billet_account_id": None, "content_type": "application/json", "webhook_id": d.webhook_id,
             "event_code": d.event_code, "resource_owner_id": 54, "created_at": stamp, "updated_at": stamp,
             "resource_owner": {"uid": str(uuid.uuid4()), "type": "bank_billet"},
         }  # fmt: skip

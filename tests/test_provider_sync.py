@@ -32,6 +32,7 @@ from tests.sync_helpers import (
     transfer_finalized,
 )
 from workers import sync
+from workers.sync_providers import KOBANA_GET_RESERVE
 
 
 @pytest.fixture
@@ -178,7 +179,8 @@ def test_kobana_rate_limit_half_way_stops_politely_and_the_next_run_resumes(sett
     for n in range(120):
         server.add_failed(kobana_paid(1000 + n), now - timedelta(minutes=200 - n))
     server.add_failed(kobana_paid(9999), now).status = "delivered"  # delivered: not ours to fetch
-    server.exhaust_after = 2
+    server.add_webhook("https://receiver.example.com/webhooks/kobana", ["bank_billet.paid"])
+    server.exhaust_after = 3  # the webhooks list and two pages
     ctx = _ctx(api_settings(settings, kobana=url), engine, redis_conn)
 
     first = sync.run(ctx, "kobana", now - timedelta(hours=12), now)
@@ -203,7 +205,7 @@ def test_kobana_keeps_a_reserve_of_its_hourly_gets(settings, kobana_api, engine,
     now = datetime.now(UTC)
     for n in range(60):
         server.add_failed(kobana_paid(2000 + n), now - timedelta(minutes=90 - n))
-    server.get_limit = sync.KOBANA_GET_RESERVE + 1
+    server.get_limit = KOBANA_GET_RESERVE + 2  # the webhooks list, one page, then only the reserve
     ctx = _ctx(api_settings(settings, kobana=url), engine, redis_conn)
 
     report = sync.run(ctx, "kobana", now - timedelta(hours=12), now)
@@ -211,6 +213,25 @@ def test_kobana_keeps_a_reserve_of_its_hourly_gets(settings, kobana_api, engine,
     assert len(server.calls("GET", "/v1/webhook_deliveries")) == 1
     assert (report.ingested, report.complete) == (50, False)
     assert "GET requests left" in report.notes[-1]
+
+
+def test_kobana_deliveries_of_another_systems_webhook_are_left_alone(settings, kobana_api, engine, redis_conn):
+    """Only webhooks pointing at our door count: another consumer on the account keeps its own."""
+    server, url = kobana_api
+    now = datetime.now(UTC)
+    for path in ("/webhooks/kobana", "/erp/kobana-hook", "/webhooks/kobana"):
+        server.add_webhook(f"https://host.example.com{path}", ["bank_billet.paid"])
+    for hook in (1, 2, 3):
+        server.add_failed(kobana_paid(3000 + hook), now - timedelta(hours=1)).webhook_id = hook
+    ctx = _ctx(api_settings(settings, kobana=url), engine, redis_conn)
+
+    report = sync.run(ctx, "kobana", now - timedelta(hours=12), now)
+
+    assert (report.found, report.ingested) == (2, 2)
+    assert sorted(json.loads(base64.b64decode(j["raw_b64"]))["object"]["id"] for j in queued(redis_conn)) == [
+        3001,
+        3003,
+    ]
 
 
 def test_kobana_delivery_is_stored_under_its_delivery_id(settings, kobana_api, engine, redis_conn):
@@ -371,6 +392,54 @@ def test_the_automatic_sync_runs_once_per_interval_in_a_thread(settings, transfe
     assert again is None
     assert last_results(engine)["transfeera"].counts["ingested"] == 1
     assert len(queued(redis_conn)) == 1
+
+
+def test_the_workers_maintenance_starts_the_sync_without_waiting_for_it(settings, transfeera_api, engine, redis_conn):
+    """``run_maintenance_tasks`` returns at once; the sync completes in its own thread."""
+    from workers.__main__ import build_worker
+
+    server, url = transfeera_api
+    server.add_undelivered(transfer_finalized())
+    worker = build_worker(api_settings(settings, transfeera=url), redis_conn)
+
+    worker.run_maintenance_tasks()
+    sync._thread.join(10)
+
+    assert last_results(engine)["transfeera"].counts["ingested"] == 1
+
+
+def test_a_5xx_is_retried_with_backoff(settings, transfeera_api, engine, redis_conn):
+    server, url = transfeera_api
+    server.add_undelivered(transfer_finalized())
+    server.unavailable = 2
+    ctx = _ctx(api_settings(settings, transfeera=url), engine, redis_conn)
+    now = datetime.now(UTC)
+
+    report = sync.run(ctx, "transfeera", now - timedelta(days=1), now)
+
+    assert (report.ingested, report.errors) == (1, [])
+    assert SLEEPS == [0.01, 0.02]
+
+
+def test_oauth_tokens_are_cached_refreshed_when_expired_and_after_a_401(settings, transfeera_api):
+    """One token serves calls until shortly before ``expires_in``; a revoked one is replaced once."""
+    from providers.api import open_api
+
+    server, url = transfeera_api
+    clock = [1_000_000.0]
+    api = open_api("transfeera", api_settings(settings, transfeera=url), now=lambda: clock[0], **HTTP_OPTIONS)
+    try:
+        api.webhooks()
+        api.webhooks()
+        clock[0] += 1800  # expires_in
+        api.webhooks()
+        server.tokens.clear()  # revoked on Transfeera's side
+        api.webhooks()
+    finally:
+        api.http.close()
+
+    assert len(server.calls("POST", "/authorization")) == 3
+    assert api.token.fetches == 3
 
 
 def test_the_automatic_window_starts_at_the_last_good_sync_minus_an_overlap(engine):

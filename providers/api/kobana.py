@@ -46,6 +46,7 @@ class Delivery:
 
     id: int
     uid: str
+    webhook_id: str | None
     event_code: str | None
     payload: Any  # the request body Kobana tried to send (a dict; a str for form bodies)
     content_type: str
@@ -92,14 +93,12 @@ class KobanaApi:
         data = data.get("webhook") if isinstance(data.get("webhook"), dict) else data
         return _webhook(data), data.get("secret_key")
 
-    def failed_deliveries(self, page: int) -> list[Delivery]:
+    def failed_deliveries(self, page: int, webhook_id: str | None = None) -> list[Delivery]:
         """One page of failed deliveries, newest first (what Kobana documents and answers)."""
-        body = self.http.json(
-            "GET",
-            "/v1/webhook_deliveries",
-            headers=self._auth,
-            params={"status": FAILED, "page": page, "per_page": PER_PAGE},
-        )
+        params: dict[str, object] = {"status": FAILED, "page": page, "per_page": PER_PAGE}
+        if webhook_id is not None:
+            params["webhook_id"] = webhook_id
+        body = self.http.json("GET", "/v1/webhook_deliveries", headers=self._auth, params=params)
         deliveries = []
         for item in items_of(body, "webhook_deliveries", "deliveries"):
             delivery = _delivery(item)
@@ -135,6 +134,7 @@ def _delivery(item: Any) -> Delivery | None:
     return Delivery(
         id=int(item.get("id") or 0),
         uid=str(uid),
+        webhook_id=str(item["webhook_id"]) if item.get("webhook_id") is not None else None,
         event_code=item.get("event_code"),
         payload=payload,
         content_type=str(item.get("content_type") or "application/json"),

@@ -55,6 +55,11 @@ def check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def points_at_us(url: str, provider: str) -> bool:
+    """Does a registration's URL reach our door for ``provider`` (``/webhooks/<provider>[/...]``)?"""
+    return f"/webhooks/{provider}/" in urlsplit(url).path.rstrip("/") + "/"
+
+
 def _same(a: str, b: str) -> bool:
     return a.rstrip("/").lower() == b.rstrip("/").lower()
 

@@ -216,6 +216,7 @@ def resync(provider: str, since_text: str, until_text: str | None, dry_run: bool
     """Find what PROVIDER failed to deliver in the window and bring it in. Exit 1 on any error."""
     from workers import sync
     from workers.queue import connect
+    from workers.sync_ingest import iso
 
     since = parse_since(since_text)
     until = parse_since(until_text) if until_text else datetime.now(UTC)
@@ -239,7 +240,7 @@ def resync(provider: str, since_text: str, until_text: str | None, dry_run: bool
         for r in reports:
             head = "DRY RUN " if dry_run else ""
             click.echo(
-                f"{head}{r.provider}: window {sync._iso(r.since)} → {sync._iso(r.until)}: found {r.found}, "
+                f"{head}{r.provider}: window {iso(r.since)} → {iso(r.until)}: found {r.found}, "
                 f"ingested {r.ingested}, duplicate {r.duplicate}, requested_resend {r.requested_resend}, "
                 f"errors {len(r.errors)}" + (f", would ingest {r.would_ingest}" if dry_run else "")
             )
