@@ -5,7 +5,8 @@ through httpx exactly as it would to the provider. Each follows what docs/provid
 paths, query parameters, pagination, auth headers, Kobana's ``ratelimit-*`` headers and a 429 with
 ``Retry-After``. Knobs let a test make a provider misbehave (rate limit half way, a 503 once).
 
-``python -m tests.contract_servers`` runs the demo in the README of docs/provider-sync.md.
+``python -m tests.contract_servers`` serves all three and prints the variables that point the
+service at them (``python -m bench.sync_demo`` runs the whole story with them).
 """
 
 from __future__ import annotations
@@ -326,3 +327,29 @@ def serving(app: Any) -> Iterator[str]:
 
 def basic(login: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{login}:{password}".encode()).decode()
+
+
+def main() -> None:
+    """Serve the three contract servers until Ctrl-C, with demo credentials."""
+    import time
+
+    servers = {
+        "KOBANA": KobanaServer("demo-kobana-token"),
+        "TRANSFEERA": TransfeeraServer("demo-tf", "demo-tf-secret"),
+        "CELCOIN": CelcoinServer("demo-cc", "demo-cc-secret"),
+    }
+    with serving(servers["KOBANA"]) as k, serving(servers["TRANSFEERA"]) as t, serving(servers["CELCOIN"]) as c:
+        print(f"export KOBANA_API_URL={k} KOBANA_API_TOKEN=demo-kobana-token")
+        print(f"export TRANSFEERA_API_URL={t} TRANSFEERA_AUTH_URL={t}/authorization")
+        print("export TRANSFEERA_CLIENT_ID=demo-tf TRANSFEERA_CLIENT_SECRET=demo-tf-secret")
+        print(f"export CELCOIN_API_URL={c} CELCOIN_CLIENT_ID=demo-cc CELCOIN_CLIENT_SECRET=demo-cc-secret")
+        print("serving; Ctrl-C to stop", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

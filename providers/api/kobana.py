@@ -89,8 +89,9 @@ class KobanaApi:
             headers=self._auth,
             json_body={"url": url, "events": list(events), "content_type": "application/json", "active": True},
         )
-        data = body if isinstance(body, dict) else {}
-        data = data.get("webhook") if isinstance(data.get("webhook"), dict) else data
+        data: dict[str, Any] = body if isinstance(body, dict) else {}
+        if isinstance(data.get("webhook"), dict):
+            data = data["webhook"]
         return _webhook(data), data.get("secret_key")
 
     def failed_deliveries(self, page: int, webhook_id: str | None = None) -> list[Delivery]:

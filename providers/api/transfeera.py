@@ -15,7 +15,7 @@ never call the retry endpoint: its body is not documented where we could read it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from config import Settings
@@ -111,8 +111,10 @@ class TransfeeraApi:
                 "GET",
                 "/webhook/event",
                 params={
-                    "initialDate": since.date().isoformat(),
-                    "endDate": until.date().isoformat(),
+                    # A day more on each side: whose calendar Transfeera's dates are in (UTC or
+                    # Brasília) is not documented; the exact window is applied to each event below.
+                    "initialDate": (since - timedelta(days=1)).date().isoformat(),
+                    "endDate": (until + timedelta(days=1)).date().isoformat(),
                     "page": page,
                     "delivered": "false",
                 },

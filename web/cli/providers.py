@@ -186,7 +186,7 @@ def register(provider: str, url: str, events: str | None, dry_run: bool, fmt: st
 @_FORMAT
 def webhooks(provider: str, fmt: str) -> None:
     """The registrations PROVIDER holds for us."""
-    out = []
+    out: list[dict[str, Any]] = []
     for name in _names(provider):
         if provider == "all" and name not in _settings().api_providers:
             continue
@@ -226,6 +226,8 @@ def resync(provider: str, since_text: str, until_text: str | None, dry_run: bool
     names = [n for n in _names(provider) if provider != "all" or n in settings.api_providers]
     if provider != "all":
         _require_api(provider)
+    if not names:
+        raise click.ClickException("no provider API configured (see docs/provider-sync.md)")
     engine = db.engine_from(settings)
     connection = connect(settings)
     try:
