@@ -89,6 +89,24 @@ class Settings:
     ready_max_queue_depth: int = 10_000
     sentry_dsn: str | None = field(default=None, repr=False)
     sentry_environment: str | None = None
+    #: Provider APIs (docs/provider-sync.md): registration and recovery of deliveries the provider
+    #: gave up on. A provider without API credentials has no sync; its webhooks still work.
+    kobana_api_url: str = "https://api.kobana.com.br"
+    kobana_api_token: str | None = field(default=None, repr=False)
+    transfeera_api_url: str = "https://api.transfeera.com"
+    transfeera_auth_url: str = "https://login-api.transfeera.com/authorization"
+    transfeera_client_id: str | None = None
+    transfeera_client_secret: str | None = field(default=None, repr=False)
+    celcoin_api_url: str = "https://api.openfinance.celcoin.com.br"
+    celcoin_client_id: str | None = None
+    celcoin_client_secret: str | None = field(default=None, repr=False)
+    #: Client certificate and key (PEM paths) for the mTLS Celcoin requires in production.
+    celcoin_client_cert: Path | None = None
+    celcoin_client_key: Path | None = None
+    #: Transfeera refuses calls without ``User-Agent: Company (email)``; Kobana asks for one too.
+    provider_api_user_agent: str = "webhook-receiver (ops@example.com)"
+    #: Seconds between the worker's automatic resyncs of every configured provider.
+    provider_sync_interval: int = 900
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -101,6 +119,18 @@ class Settings:
         if self.celcoin:
             names.append("celcoin")
         if self.transfeera_secrets:
+            names.append("transfeera")
+        return tuple(names)
+
+    @property
+    def api_providers(self) -> tuple[str, ...]:
+        """Providers whose API credentials are set: the ones ``flask providers`` and the sync reach."""
+        names = []
+        if self.kobana_api_token:
+            names.append("kobana")
+        if self.celcoin_client_id and self.celcoin_client_secret:
+            names.append("celcoin")
+        if self.transfeera_client_id and self.transfeera_client_secret:
             names.append("transfeera")
         return tuple(names)
 
@@ -121,6 +151,9 @@ class Settings:
             if ":" in celcoin_user:
                 raise ConfigError("CELCOIN_WEBHOOK_USERNAME: must not contain ':' (HTTP Basic forbids it)")
             celcoin = CelcoinCreds(celcoin_user.encode(), celcoin_pass.encode())
+        _pair(env, "TRANSFEERA_CLIENT_ID", "TRANSFEERA_CLIENT_SECRET")
+        _pair(env, "CELCOIN_CLIENT_ID", "CELCOIN_CLIENT_SECRET")
+        _pair(env, "CELCOIN_CLIENT_CERT", "CELCOIN_CLIENT_KEY")
         log_format = env.get("LOG_FORMAT", "json" if "DYNO" in env or "PORT" in env else "console")
         if log_format not in ("json", "console"):
             raise ConfigError(f"LOG_FORMAT: expected 'json' or 'console', got {log_format!r}")
@@ -155,6 +188,19 @@ class Settings:
             ready_max_queue_depth=_int(env, "READY_MAX_QUEUE_DEPTH", minimum=1),
             sentry_dsn=_url(env, "SENTRY_DSN", ("https://", "http://")),
             sentry_environment=env.get("SENTRY_ENVIRONMENT"),
+            kobana_api_url=_api_url(env, "KOBANA_API_URL"),
+            kobana_api_token=env.get("KOBANA_API_TOKEN"),
+            transfeera_api_url=_api_url(env, "TRANSFEERA_API_URL"),
+            transfeera_auth_url=_api_url(env, "TRANSFEERA_AUTH_URL"),
+            transfeera_client_id=env.get("TRANSFEERA_CLIENT_ID"),
+            transfeera_client_secret=env.get("TRANSFEERA_CLIENT_SECRET"),
+            celcoin_api_url=_api_url(env, "CELCOIN_API_URL"),
+            celcoin_client_id=env.get("CELCOIN_CLIENT_ID"),
+            celcoin_client_secret=env.get("CELCOIN_CLIENT_SECRET"),
+            celcoin_client_cert=_file(env, "CELCOIN_CLIENT_CERT"),
+            celcoin_client_key=_file(env, "CELCOIN_CLIENT_KEY"),
+            provider_api_user_agent=env.get("PROVIDER_API_USER_AGENT", _default("PROVIDER_API_USER_AGENT")),
+            provider_sync_interval=_int(env, "PROVIDER_SYNC_INTERVAL", minimum=60),
         )
 
 
@@ -191,8 +237,43 @@ _EMPTY_IS_AN_ERROR = frozenset(
         "CELCOIN_WEBHOOK_USERNAME",
         "CELCOIN_WEBHOOK_PASSWORD",
         "METRICS_TOKEN",
+        "KOBANA_API_TOKEN",
+        "TRANSFEERA_CLIENT_SECRET",
+        "CELCOIN_CLIENT_SECRET",
     }
 )
+
+#: Hosts where a provider API URL may be plain http (contract servers in tests and demos).
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def _pair(env: Mapping[str, str], first: str, second: str) -> None:
+    if (first in env) != (second in env):
+        missing = second if first in env else first
+        raise ConfigError(f"{missing}: must be set together with {first if missing == second else second}, or neither")
+
+
+def _api_url(env: Mapping[str, str], name: str) -> str:
+    """An API base URL: https, or http on loopback only (never send credentials in clear)."""
+    from urllib.parse import urlsplit
+
+    value = env.get(name, _default(name)).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return value
+    if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+        return value
+    raise ConfigError(f"{name}: expected an https:// URL (http only for localhost)")
+
+
+def _file(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name)
+    if value is None:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigError(f"{name}: no such file")
+    return path
 
 
 def _secrets(env: Mapping[str, str], name: str) -> Secrets | None:

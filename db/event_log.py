@@ -70,6 +70,8 @@ def _values(envelope: Envelope, now: datetime) -> dict[str, Any]:
         "payload": None,
         "validation_errors": envelope.errors,
         "attempts": 0,
+        "source": envelope.source,
+        "trust": envelope.trust,
     }
 
 

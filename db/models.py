@@ -55,5 +55,9 @@ class EventRecord(Base):
     validation_errors: Mapped[Any] = mapped_column(_JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    #: ``webhook`` (the door) or ``resync`` (fetched from the provider's API), and what made it
+    #: trustworthy: ``door-auth`` (signature / Basic) or ``api-tls-credentials`` (schemas.envelope).
+    source: Mapped[str] = mapped_column(String(16), default="webhook")
+    trust: Mapped[str] = mapped_column(String(32), default="door-auth")
     #: Names of the handlers that ran in the transaction that marked the event processed.
     handlers: Mapped[list[str] | None] = mapped_column(_JSON)

@@ -64,6 +64,8 @@ def _secrets_of(settings: Settings) -> tuple[str, ...]:
         values.append(settings.celcoin.password)
         values.append(base64.b64encode(settings.celcoin.username + b":" + settings.celcoin.password))
     texts = {v.decode("utf-8", "replace") for v in values}
+    texts.update(s for s in (settings.kobana_api_token, settings.transfeera_client_secret,
+                             settings.celcoin_client_secret) if s)  # fmt: skip
     return tuple(sorted((t for t in texts if len(t) >= 6), key=len, reverse=True))
 
 

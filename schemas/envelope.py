@@ -19,6 +19,13 @@ from schemas.status import PING as PING
 from schemas.status import QUARANTINED as QUARANTINED
 from schemas.status import RECEIVED as RECEIVED
 
+#: How an event reached us: POSTed by the provider to the door, or fetched by ``flask providers
+#: resync`` / the worker's sync from the provider's API (workers/sync.py).
+WEBHOOK, RESYNC = "webhook", "resync"
+#: Why we believe it: the provider's signature or Basic credentials checked at the door, or TLS to
+#: the provider's API host plus our own API credentials (there is no signature on an API response).
+TRUST_DOOR, TRUST_API = "door-auth", "api-tls-credentials"
+
 
 @dataclass(frozen=True)
 class Envelope:
@@ -38,6 +45,8 @@ class Envelope:
     #: Validation errors of a quarantined body (marshmallow's ``err.messages`` shape).
     errors: Any = None
     request_id: str | None = None
+    source: str = WEBHOOK
+    trust: str = TRUST_DOOR
     #: Parsed payload with Decimal amounts; rebuilt from ``raw`` by the worker, never queued.
     payload: dict[str, Any] | None = field(default=None, compare=False, repr=False)
 
@@ -67,6 +76,8 @@ class Envelope:
             "delivery": dict(self.delivery),
             "errors": self.errors,
             "request_id": self.request_id,
+            "source": self.source,
+            "trust": self.trust,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,4 +104,6 @@ class Envelope:
             delivery=dict(data.get("delivery") or {}),
             errors=data.get("errors"),
             request_id=data.get("request_id"),
+            source=data.get("source") or WEBHOOK,
+            trust=data.get("trust") or TRUST_DOOR,
         )

@@ -52,7 +52,9 @@ def test_list_json_has_the_documented_fields(deliver, work, cli, registry, effec
         "received_at",
         "processed_at",
         "last_error",
+        "source",
     }
+    assert event["source"] == "webhook"
     assert (event["status"], event["provider"], event["attempts"]) == ("processed", "kobana", 1)
     assert event["received_at"].endswith("Z")
 

@@ -27,7 +27,7 @@ from rq.worker import HerokuWorker
 from config import ConfigError, Settings
 from ops import metrics, sentry
 from ops.logconfig import configure_logging
-from workers import jobs, stream
+from workers import jobs, stream, sync
 from workers.queue import connect, drain_if_waiting, queues
 
 log = structlog.get_logger(__name__)
@@ -40,7 +40,8 @@ HEARTBEAT_MARGIN = 15
 
 class InboxMaintenance:
     """Every maintenance interval, drain the inbox if events wait and no job is queued: the
-    safety net under a lost doorbell, a drain that died, or a failed batch's pending entries."""
+    safety net under a lost doorbell, a drain that died, or a failed batch's pending entries.
+    Also starts the automatic provider sync when it is due (workers/sync.py)."""
 
     settings: Settings | None = None
 
@@ -53,6 +54,11 @@ class InboxMaintenance:
             stream.forget_idle_consumers(self.connection)  # type: ignore[attr-defined]
         except redis.RedisError as exc:
             log.warning("drain.maintenance_failed", error=type(exc).__name__)
+        try:
+            # Provider sync runs in a thread of its own: jobs never wait on a provider's API.
+            sync.maybe_start(self.connection, self.settings)  # type: ignore[attr-defined]
+        except redis.RedisError as exc:
+            log.warning("provider.sync_not_started", error=type(exc).__name__)
 
 
 class EventWorker(InboxMaintenance, SimpleWorker):

@@ -39,6 +39,7 @@ _SUMMARY_FIELDS = (
     "received_at",
     "processed_at",
     "last_error",
+    "source",
 )
 _RELATIVE = re.compile(r"(\d+)([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -109,6 +110,7 @@ def detail(row: EventRecord, reveal: bool = False) -> dict[str, Any]:
         "entity": row.entity,
         "delivery": row.delivery or {},
         "request_id": row.request_id,
+        "trust": row.trust,
         "handlers": row.handlers or [],
         "validation_errors": row.validation_errors,
         "payload": payload_of(row),
@@ -167,7 +169,7 @@ def list_events(
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
-    columns = ("id", "status", "provider", "event_code", "attempts", "received_at", "idempotency_key")
+    columns = ("id", "status", "provider", "event_code", "source", "attempts", "received_at", "idempotency_key")
     cells = [[str(r[c] if r[c] is not None else "") for c in columns] for r in rows]
     cells = [[value if len(value) <= 40 else value[:39] + "…" for value in line] for line in cells]
     widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(columns)]
