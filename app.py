@@ -27,6 +27,7 @@ _CLI_GROUPS = (
     ("reconcile", "web.cli.ledger:reconcile", "Reconciliation reports over the ledger."),
     ("ledger", "web.cli.ledger:ledger", "Look at money objects in the ledger."),
     ("webhooks", "web.cli.webhooks:webhooks_cli", "Send signed test webhooks, as the providers do."),
+    ("alerts", "web.cli.alerts:alerts_cli", "Alerts: list them, test each channel."),
 )
 
 

@@ -19,8 +19,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import providers
 from config import Settings
+from ops import refusals
 from providers.errors import ProviderDisabled, Unauthenticated, WebhookError
-from web.queue import enqueue_event
+from web.queue import enqueue_event, get_connection
 
 bp = Blueprint("webhooks", __name__)
 log = structlog.get_logger("webhooks")
@@ -120,6 +121,8 @@ def _webhook_error(exc: WebhookError) -> tuple[Response, int]:
         g.outcome = "unauthenticated"
         status = provider.UNAUTHENTICATED_STATUS if provider else 401
         log.warning("webhook.unauthenticated", reason=str(exc))
+        if provider:  # counted for the refusals alert; never raises, so the answer is unchanged
+            refusals.record(get_connection(), provider.NAME, exc.reason, time.time())
         if provider is providers.celcoin:
             response.headers["WWW-Authenticate"] = 'Basic realm="webhooks", charset="UTF-8"'
     elif status == 503:
