@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 import redis
@@ -23,7 +23,9 @@ def sao_paulo(*args: int) -> datetime:
 
 
 def alert_settings(settings: Settings, *, webhook: str | None = None, smtp: str | None = None, **more: Any) -> Settings:
+    """Channels pointed at loopback receivers; the digest at 23:59 unless a test asks for it."""
     email = {"smtp_url": smtp, "alert_email_to": ("ops@example.com",), "alert_email_from": "alerts@example.com"}
+    more.setdefault("digest_at", time(23, 59))
     return settings.replace(alert_webhook_url=webhook, **(email if smtp else {}), **more)
 
 

@@ -118,4 +118,4 @@ def attachment(mail: EmailMessage) -> tuple[str, bytes]:
 def text_of(mail: EmailMessage) -> str:
     body = mail.get_body(("plain",))
     assert body is not None
-    return str(body.get_content())
+    return str(body.get_content()).replace("\r\n", "\n")

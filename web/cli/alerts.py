@@ -36,7 +36,8 @@ def list_command(fmt: str) -> None:
     engine = db.engine_from(settings)
     try:
         with db.session_factory(engine)() as session:
-            open_rows = list(session.scalars(select(Alert).where(Alert.status == OPEN).order_by(Alert.opened_at)))
+            open_query = select(Alert).where(Alert.status == OPEN).order_by(Alert.opened_at, Alert.id)
+            open_rows = list(session.scalars(open_query))
             recent = list(
                 session.scalars(select(Alert).where(Alert.status != OPEN).order_by(Alert.id.desc()).limit(RECENT))
             )
