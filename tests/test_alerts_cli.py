@@ -64,7 +64,7 @@ def test_list_json_shows_open_then_recent_alerts_with_their_deliveries(settings,
         {"channel": "webhook", "kind": "fired", "state": "sent", "attempts": 1, "last_error": None}
     ]
     table = _invoke(wired, "list").output
-    assert "silence:kobana" in table and "webhook: sent" in table
+    assert "silence:kobana" in table and "[fired: webhook sent]" in table
 
 
 def test_list_without_alerts(settings):

@@ -44,16 +44,16 @@ def test_a_failing_channel_keeps_its_messages_in_order(settings, engine, redis_c
     with WebhookReceiver() as hook:
         tick = Ticker(alert_settings(settings, webhook=hook.url), engine, redis_conn)
         hook.status = 500
-        _quarantine(engine, 1)
+        (first,) = _quarantine(engine, 1)
         tick(MONDAY_NOON)
-        _quarantine(engine, 2)
+        (second,) = _quarantine(engine, 2)
         tick(MONDAY_NOON + timedelta(minutes=1))
         assert hook.texts == []
         hook.status = 200
         tick(MONDAY_NOON + timedelta(minutes=3))
     assert [t.split("\n")[2] for t in hook.alert_texts] == [
-        "- #1 kobana bank_billet.1: quarentena",
-        "- #2 kobana bank_billet.2: quarentena",
+        f"- #{first} kobana bank_billet.1: quarentena",
+        f"- #{second} kobana bank_billet.2: quarentena",
     ]
 
 

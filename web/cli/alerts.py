@@ -54,7 +54,10 @@ def list_command(fmt: str) -> None:
     if not rows:
         click.echo("no alerts")
     for r in rows:
-        sent = ", ".join(f"{d['channel']}: {d['state']}" for d in r["deliveries"]) or "no channel configured"
+        kinds: dict[str, list[str]] = {}
+        for d in r["deliveries"]:
+            kinds.setdefault(d["kind"], []).append(f"{d['channel']} {d['state']}")
+        sent = "; ".join(f"{kind}: {', '.join(states)}" for kind, states in kinds.items()) or "no channel configured"
         head = f"#{r['id']:<5} {r['status']:<9} {r['key']:<24} opened {r['opened_at']}"
         click.echo(f"{head}  sends {r['sends']}  [{sent}]")
         click.echo("       " + r["message"].split("\n")[0])

@@ -53,7 +53,9 @@ def check(sessions: sessionmaker[Session], settings: Settings, connection: redis
     with sessions.begin() as session:
         lock = _lock(session)
         last = (lock.value or {}).get("last_check")
-        if last and now - datetime.fromisoformat(last) < timedelta(seconds=settings.alert_check_interval) * 0.9:
+        since = now - datetime.fromisoformat(last) if last else None
+        # Another worker checked within this interval (a clock that went back does not count).
+        if since is not None and timedelta() <= since < timedelta(seconds=settings.alert_check_interval) * 0.9:
             outcome.skipped = True
             return outcome
         marks = {m.name: m.value for m in session.scalars(select(Mark).where(Mark.name != CHECK_MARK))}
