@@ -120,3 +120,64 @@ def test_a_condition_name_is_registered_once():
 
     with pytest.raises(ValueError, match="already registered"):
         condition("silence")(lambda ctx: [])
+
+
+def test_the_worker_thread_checks_and_delivers_on_its_own(settings, engine, redis_conn):
+    """``python -m workers`` starts this loop: it checks at once and sends, beside the job loop."""
+    from tests.servers import wait_until
+    from workers.alerts import runner
+
+    _quarantine(engine, 1)
+    with WebhookReceiver() as hook:
+        loop = runner.start(alert_settings(settings, webhook=hook.url), lambda: redis_conn)
+        try:
+            wait_until(lambda: hook.alert_texts, timeout=10, what="the alert thread's first message")
+        finally:
+            loop.stop()
+            loop.join(10)
+    assert hook.alert_texts[0].startswith("[AVISO] 1 evento(s) novo(s)")
+    assert not loop.is_alive()
+
+
+def test_smtp_without_starttls_never_gets_the_password(settings):
+    """``smtp://user:pass@`` to a server that offers no STARTTLS: refused before AUTH, said clearly."""
+    from workers.alerts import channels
+
+    with SmtpReceiver() as smtp:
+        wired = alert_settings(settings, smtp=f"smtp://alerts:p4ss@127.0.0.1:{smtp.port}")
+        with pytest.raises(channels.ChannelError, match="no STARTTLS; refusing to send the password"):
+            channels.send(wired, "email", channels.Message("s", "b"))
+    assert smtp.messages == []
+
+
+def test_two_workers_delivering_at_once_send_each_message_once(settings, engine, redis_conn, database_url):
+    """Both workers' threads reach the outbox together: each queued message arrives exactly once."""
+    import threading
+
+    import db
+    from config import Settings
+    from workers.alerts import outbox
+
+    with WebhookReceiver() as hook:
+        wired = alert_settings(settings, webhook=hook.url)
+        hook.status = 500
+        for n in range(3):
+            _quarantine(engine, n)
+            Ticker(wired, engine, redis_conn)(MONDAY_NOON + timedelta(minutes=n))
+        hook.status = 200
+        engines = [db.engine_from(Settings(database_url=database_url)) for _ in range(2)]
+        start = threading.Barrier(2)
+
+        def deliver(eng):
+            start.wait()
+            outbox.deliver_due(db.session_factory(eng), wired, MONDAY_NOON + timedelta(hours=1))
+
+        threads = [threading.Thread(target=deliver, args=(eng,)) for eng in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        for eng in engines:
+            eng.dispose()
+    assert len(hook.alert_texts) == 3
+    assert len(set(hook.alert_texts)) == 3

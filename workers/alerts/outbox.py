@@ -14,7 +14,7 @@ that is sent again once the lease expires (at least once: a channel cannot be tr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import structlog
 from sqlalchemy import select
@@ -76,6 +76,7 @@ class Round:
 
 def deliver_due(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> Round:
     """Send what is due on every configured channel, in order, stopping a channel at its first failure."""
+    now = now.astimezone(UTC)  # stored as UTC (SQLite keeps no offset)
     result = Round()
     for name in channels.configured(settings):
         for delivery in _claim(sessions, name, now):
