@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -261,7 +262,7 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], lower: 
     return value
 
 
-def _alert_settings(env: Mapping[str, str]) -> dict[str, object]:
+def _alert_settings(env: Mapping[str, str]) -> dict[str, Any]:
     """The ``ALERT_*``, ``SMTP_URL``, ``DIGEST_AT``, ``CONSOLE_URL`` and ``LOCALE`` settings."""
     smtp_url = _url(env, "SMTP_URL", ("smtp://", "smtps://"))
     if smtp_url is not None and not urlsplit(smtp_url).hostname:

@@ -72,6 +72,8 @@ def test_a_provider_that_gave_up_stays_alerted_after_the_window(wired, receivers
     tick(start)
     later = tick(start + timedelta(minutes=61)).check
     assert later.resolved == [] and later.repeated == ["refusals:celcoin"]
+    redis_conn.delete(refusals.LAST + "celcoin")  # a day later Redis has forgotten the last refusal
+    assert tick(start + timedelta(hours=25)).check.repeated == ["refusals:celcoin"]
     assert hook.alert_texts[1].startswith("[ALERTA, continua] celcoin:")
     assert "credenciais Basic erradas: 10" in hook.alert_texts[0]
 

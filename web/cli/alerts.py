@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 from flask import current_app
@@ -63,7 +64,7 @@ def list_command(fmt: str) -> None:
         click.echo("       " + r["message"].split("\n")[0])
 
 
-def _row(alert: Alert, deliveries: list[Delivery]) -> dict[str, object]:
+def _row(alert: Alert, deliveries: list[Delivery]) -> dict[str, Any]:
     def iso(moment: datetime | None) -> str | None:
         value = db.utc(moment)
         return value.isoformat() if value else None

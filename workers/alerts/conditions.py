@@ -108,11 +108,13 @@ def refused_deliveries(ctx: Context) -> list[Finding]:
         reasons = refusals.counts(ctx.redis, name, ctx.now.timestamp())
         count = sum(reasons.values())
         if count < ctx.settings.alert_auth_failures:
-            if f"refusals:{name}" not in ctx.open_alerts:
+            alert = ctx.open_alerts.get(f"refusals:{name}")
+            if alert is None:
                 continue
-            last_refusal = refusals.last_refused(ctx.redis, name)
+            # The latest refusal is remembered a day; after that, the alert's opening stands in.
+            since = refusals.last_refused(ctx.redis, name) or utc(alert.opened_at).timestamp()  # type: ignore[union-attr]
             accepted = last_accepted(ctx.session, name)
-            if last_refusal is None or (accepted is not None and accepted.timestamp() > last_refusal):
+            if accepted is not None and accepted.timestamp() > since:
                 continue
         fields = {"provider": name, "count": count, "reasons": counted(ctx.locale, reasons) or "-"}
         found.append(

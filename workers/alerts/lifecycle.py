@@ -114,8 +114,8 @@ def _apply(
     for finding in findings:
         key = f"{name}:{finding.subject}" if finding.subject else name
         if finding.notice:
-            alert = _new_alert(session, name, key, finding, now, status=NOTICE)
-            _send(session, settings, "notice", finding.title, finding.body, now, alert)
+            notice = _new_alert(session, name, key, finding, now, status=NOTICE)
+            _send(session, settings, "notice", finding.title, finding.body, now, notice)
             outcome.notices.append(key)
             continue
         active.add(key)
@@ -127,9 +127,8 @@ def _apply(
             outcome.fired.append(key)
             continue
         alert.details = finding.details
-        if now - utc(alert.last_sent_at) >= repeat_every:  # type: ignore[operator]
-            opened = utc(alert.opened_at)
-            assert opened is not None  # noqa: S101
+        opened, last_sent = _utc(alert.opened_at), _utc(alert.last_sent_at)
+        if now - last_sent >= repeat_every:
             note = render(locale, "repeat.note", opened=when(locale, opened), duration=duration(now - opened))
             alert.last_sent_at, alert.sends, alert.message = now, alert.sends + 1, finding.body
             _send(session, settings, "repeat", finding.title, f"{finding.body}\n{note}", now, alert)
@@ -137,8 +136,7 @@ def _apply(
     for key, alert in list(open_alerts.items()):
         if alert.condition != name or key in active:
             continue
-        opened = utc(alert.opened_at)
-        assert opened is not None  # noqa: S101
+        opened = _utc(alert.opened_at)
         fields = {"provider": alert.subject, "opened": when(locale, opened), "duration": duration(now - opened)}
         body = render(locale, f"{name}.resolved", **fields)
         title = render(locale, f"{name}.resolved_title", **fields)
@@ -146,6 +144,12 @@ def _apply(
         del open_alerts[key]
         _send(session, settings, "resolved", title, body, now, alert)
         outcome.resolved.append(key)
+
+
+def _utc(moment: datetime) -> datetime:
+    value = utc(moment)
+    assert value is not None  # noqa: S101 - NOT NULL columns
+    return value
 
 
 def _new_alert(session: Session, name: str, key: str, finding: Finding, now: datetime, *, status: str) -> Alert:
