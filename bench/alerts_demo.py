@@ -26,6 +26,7 @@ from tests.alert_receivers import SmtpReceiver, WebhookReceiver, attachment, tex
 from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET, Deliver, sample
 from tests.conftest import transfeera_signature as signed
 from workers import jobs, stream
+from workers.alerts import conditions
 from workers.queue import queues
 
 
@@ -156,6 +157,18 @@ def run(settings: Settings, hook: WebhookReceiver, smtp: SmtpReceiver) -> None:
     work()  # drains the inbox (the stray entry is set aside), stores the good event
     quiet(appended + timedelta(minutes=11))
     show("SMTP back; a good Kobana delivery; inbox drained: the e-mail backlog alert, then resolutions")
+
+    # 5. Provider sync failing: sync is not merged yet, so its last result is simulated here.
+    real = conditions.last_sync_results
+    failing = conditions.SyncResult(
+        "celcoin", ok=False, failing_since=appended, error="HTTP 503 from the provider's API"
+    )
+    conditions.last_sync_results = lambda session: [failing]  # type: ignore[assignment]
+    quiet(appended + timedelta(minutes=12))
+    show("provider sync failing (simulated last sync result)")
+    conditions.last_sync_results = real
+    quiet(appended + timedelta(minutes=13))
+    show("provider sync works again")
     print("\nflask alerts list:")
     print(app.test_cli_runner().invoke(args=["alerts", "list"]).output)
 

@@ -181,3 +181,20 @@ def test_two_workers_delivering_at_once_send_each_message_once(settings, engine,
             eng.dispose()
     assert len(hook.alert_texts) == 3
     assert len(set(hook.alert_texts)) == 3
+
+
+def test_sync_failing_fires_from_the_last_sync_result_and_resolves(settings, engine, redis_conn, monkeypatch):
+    """The spot provider sync plugs into: a failed last result is an alert; a good one resolves it."""
+    from workers.alerts import conditions
+
+    failing = conditions.SyncResult("celcoin", ok=False, failing_since=MONDAY_NOON, error="HTTP 503")
+    monkeypatch.setattr(conditions, "last_sync_results", lambda session: [failing])
+    with WebhookReceiver() as hook:
+        tick = Ticker(alert_settings(settings, webhook=hook.url), engine, redis_conn)
+        assert tick(MONDAY_NOON).check.fired == ["sync_failing:celcoin"]
+        monkeypatch.setattr(conditions, "last_sync_results", lambda session: [])
+        assert tick(MONDAY_NOON + timedelta(minutes=1)).check.resolved == ["sync_failing:celcoin"]
+    assert hook.alert_texts[0] == (
+        "[ALERTA] sincronização com celcoin falhando\n"
+        "A sincronização com celcoin falha desde 23/11/2026 12:00: HTTP 503"
+    )

@@ -62,7 +62,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sync_failing.body": "A sincronização com {provider} falha desde {since}: {error}",
         "sync_failing.resolved_title": "sincronização com {provider} voltou a funcionar",
         "sync_failing.resolved": (
-            "A sincronização com {provider} voltou a funcionar (falhava desde {opened}, {duration})."
+            "A sincronização com {provider} voltou a funcionar (alerta aberto em {opened}, durou {duration})."
         ),
         "digest.title": "webhooks de {day}",
         "digest.totals": "Totais por provedor e tipo (objetos abertos em {day}):",
@@ -123,7 +123,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "sync_failing.title": "sync with {provider} failing",
         "sync_failing.body": "Sync with {provider} has failed since {since}: {error}",
         "sync_failing.resolved_title": "sync with {provider} works again",
-        "sync_failing.resolved": "Sync with {provider} works again (failing since {opened}, {duration}).",
+        "sync_failing.resolved": "Sync with {provider} works again (alert opened {opened}, lasted {duration}).",
         "digest.title": "webhooks on {day}",
         "digest.totals": "Totals per provider and kind (objects opened on {day}):",
         "digest.total_line": "- {provider} {kind}: {count}, expected {expected}, settled {settled}",
