@@ -29,7 +29,7 @@ TIMEOUT = 5.0
 class Message:
     subject: str
     body: str
-    #: ``(file name, bytes)``: e-mail attaches it; the webhook only says it exists.
+    #: ``(file name, bytes)``: e-mail attaches it; the webhook has no attachments.
     attachment: tuple[str, bytes] | None = None
 
 
@@ -42,6 +42,8 @@ class Channel:
     name: str
     configured: Callable[[Settings], bool]
     send: Callable[[Settings, Message], None]
+    #: Whether the channel carries ``Message.attachment`` (the outbox stores it only for those).
+    attachments: bool = False
 
 
 #: Registered channels, ``{name: Channel}``.
@@ -51,11 +53,13 @@ CHANNELS: dict[str, Channel] = {}
 Send = Callable[[Settings, Message], None]
 
 
-def channel(name: str, configured: Callable[[Settings], bool]) -> Callable[[Send], Channel]:
+def channel(
+    name: str, configured: Callable[[Settings], bool], *, attachments: bool = False
+) -> Callable[[Send], Channel]:
     def register(send: Send) -> Channel:
         if name in CHANNELS:
             raise ValueError(f"channel {name!r} is already registered")
-        CHANNELS[name] = Channel(name, configured, send)
+        CHANNELS[name] = Channel(name, configured, send, attachments)
         return CHANNELS[name]
 
     return register
@@ -83,7 +87,7 @@ def _webhook(settings: Settings, message: Message) -> None:
         raise ChannelError(f"webhook answered HTTP {response.status_code}")
 
 
-@channel("email", lambda settings: bool(settings.smtp_url and settings.alert_email_to))
+@channel("email", lambda settings: bool(settings.smtp_url and settings.alert_email_to), attachments=True)
 def _email(settings: Settings, message: Message) -> None:
     """Send through ``SMTP_URL``: ``smtps://`` is TLS from the first byte; ``smtp://`` upgrades
     with STARTTLS when the server offers it, and refuses to send credentials without it."""

@@ -102,7 +102,7 @@ def build(session: Session, settings: Settings, day: date, as_of: datetime) -> D
     ]
     failed, quarantined = _event_counts(session, day)
     lines += ["", text(locale, "digest.events", day=shown, failed=failed, quarantined=quarantined)]
-    lines += ["", text(locale, "digest.attachment")]
+    lines += ["", text(locale, "digest.attachment", date=day.isoformat())]
     if settings.console_url:
         url = f"{settings.console_url.rstrip('/')}/console/reconciliation?from={day}&to={day}"
         lines.append(text(locale, "digest.link", url=url))

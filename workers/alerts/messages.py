@@ -71,7 +71,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "digest.discrepancies": "Divergências novas em {day}: {new}. Ainda abertas de dias anteriores: {open}.",
         "digest.by_type": "- {type}: {new} nova(s), {open} ainda aberta(s)",
         "digest.events": "Eventos recebidos em {day}: {failed} com falha, {quarantined} em quarentena.",
-        "digest.attachment": "O relatório do dia segue anexo (CSV).",
+        "digest.attachment": (
+            "Relatório do dia em CSV: anexo ao e-mail, ou "
+            "flask reconcile report --from {date} --to {date} --format csv."
+        ),
         "digest.link": "Console: {url}",
         "test.title": "mensagem de teste",
         "test.body": (
@@ -131,7 +134,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "digest.discrepancies": "New discrepancies on {day}: {new}. Still open from earlier days: {open}.",
         "digest.by_type": "- {type}: {new} new, {open} still open",
         "digest.events": "Events received on {day}: {failed} failed, {quarantined} quarantined.",
-        "digest.attachment": "The day's report is attached (CSV).",
+        "digest.attachment": (
+            "The day's CSV report: attached to the e-mail, or "
+            "flask reconcile report --from {date} --to {date} --format csv."
+        ),
         "digest.link": "Console: {url}",
         "test.title": "test message",
         "test.body": "Test message from the webhook alerts, sent at {moment}. If you got it, the channel works.",

@@ -48,8 +48,9 @@ def queue(
 ) -> int:
     """Add ``message`` for every configured channel; returns how many deliveries were queued."""
     names = channels.configured(settings)
-    attachment_name, attachment = message.attachment or (None, None)
     for name in names:
+        carried = message.attachment if channels.CHANNELS[name].attachments else None
+        attachment_name, attachment = carried or (None, None)
         session.add(
             Delivery(
                 alert_id=alert_id,
