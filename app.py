@@ -29,6 +29,7 @@ _CLI_GROUPS = (
     ("ledger", "web.cli.ledger:ledger", "Look at money objects in the ledger."),
     ("webhooks", "web.cli.webhooks:webhooks_cli", "Send signed test webhooks, as the providers do."),
     ("providers", "web.cli.providers:providers_cli", "Provider APIs: registrations and resync of lost deliveries."),
+    ("alerts", "web.cli.alerts:alerts_cli", "Alerts: list them, test each channel."),
 )
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -107,6 +109,28 @@ class Settings:
     provider_api_user_agent: str = "webhook-receiver (ops@example.com)"
     #: Seconds between the worker's automatic resyncs of every configured provider.
     provider_sync_interval: int = 900
+    #: Alerts (docs/alerts.md). A Slack-compatible incoming webhook; its URL holds a token.
+    alert_webhook_url: str | None = field(default=None, repr=False)
+    #: ``smtp://user:pass@host:587`` (STARTTLS) or ``smtps://...:465`` (implicit TLS).
+    smtp_url: str | None = field(default=None, repr=False)
+    alert_email_to: tuple[str, ...] = ()
+    alert_email_from: str | None = None
+    #: Refused deliveries from one provider within 10 minutes that raise the refusals alert.
+    alert_auth_failures: int = 10
+    #: Business minutes (Mon-Fri 08:00-20:00 São Paulo) without an accepted event from a provider.
+    alert_silence_minutes: int = 360
+    #: Age of the oldest event waiting in the inbox stream.
+    alert_backlog_seconds: int = 300
+    #: An alert still open is sent again at most this often.
+    alert_repeat_minutes: int = 60
+    #: How often a worker runs the checks (one worker at a time, whichever gets there first).
+    alert_check_interval: int = 60
+    #: São Paulo time of day at which the digest of the day before goes out.
+    digest_at: time = time(7, 0)
+    #: The console's base URL, for links in the digest (``<CONSOLE_URL>/console/reconciliation``).
+    console_url: str | None = None
+    #: Language of alerts and the digest: ``pt_BR`` or ``en``.
+    locale: str = "pt_BR"
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -201,6 +225,7 @@ class Settings:
             celcoin_client_key=_file(env, "CELCOIN_CLIENT_KEY"),
             provider_api_user_agent=env.get("PROVIDER_API_USER_AGENT", _default("PROVIDER_API_USER_AGENT")),
             provider_sync_interval=_int(env, "PROVIDER_SYNC_INTERVAL", minimum=60),
+            **_alert_settings(env),
         )
 
 
@@ -340,11 +365,47 @@ def _int_list(env: Mapping[str, str], name: str) -> tuple[int, ...]:
     return values
 
 
-def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
-    value = env.get(name, _default(name)).strip().lower()
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...], lower: bool = True) -> str:
+    value = env.get(name, _default(name)).strip()
+    value = value.lower() if lower else value
     if value not in choices:
         raise ConfigError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
     return value
+
+
+def _alert_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The ``ALERT_*``, ``SMTP_URL``, ``DIGEST_AT``, ``CONSOLE_URL`` and ``LOCALE`` settings."""
+    smtp_url = _url(env, "SMTP_URL", ("smtp://", "smtps://"))
+    if smtp_url is not None and not urlsplit(smtp_url).hostname:
+        raise ConfigError("SMTP_URL: no host (expected smtp://user:pass@host:587)")
+    to = tuple(a.strip() for a in env.get("ALERT_EMAIL_TO", "").split(",") if a.strip())
+    sender = env.get("ALERT_EMAIL_FROM")
+    for name, addresses in (("ALERT_EMAIL_TO", to), ("ALERT_EMAIL_FROM", (sender,) if sender else ())):
+        if any("@" not in a for a in addresses):
+            raise ConfigError(f"{name}: expected e-mail addresses like ops@example.com")
+        if addresses and smtp_url is None:
+            raise ConfigError(f"{name}: set SMTP_URL too, or unset it")
+    if smtp_url is not None and not (to and sender):
+        raise ConfigError(f"{'ALERT_EMAIL_TO' if not to else 'ALERT_EMAIL_FROM'}: required when SMTP_URL is set")
+    raw_at = env.get("DIGEST_AT")
+    try:
+        digest_at = _default("DIGEST_AT") if raw_at is None else time.fromisoformat(raw_at)
+    except ValueError:
+        raise ConfigError(f"DIGEST_AT: expected a time like 07:00, got {raw_at!r}") from None
+    return {
+        "alert_webhook_url": _url(env, "ALERT_WEBHOOK_URL", ("https://", "http://")),
+        "smtp_url": smtp_url,
+        "alert_email_to": to,
+        "alert_email_from": sender,
+        "alert_auth_failures": _int(env, "ALERT_AUTH_FAILURES", minimum=1),
+        "alert_silence_minutes": _int(env, "ALERT_SILENCE_MINUTES", minimum=1),
+        "alert_backlog_seconds": _int(env, "ALERT_BACKLOG_SECONDS", minimum=1),
+        "alert_repeat_minutes": _int(env, "ALERT_REPEAT_MINUTES", minimum=1),
+        "alert_check_interval": _int(env, "ALERT_CHECK_INTERVAL", minimum=5),
+        "digest_at": digest_at,
+        "console_url": _url(env, "CONSOLE_URL", ("https://", "http://")),
+        "locale": _choice(env, "LOCALE", ("pt_BR", "en"), lower=False),
+    }
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:

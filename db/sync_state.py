@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Engine, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Connection, DateTime, Engine, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -80,26 +80,33 @@ def row(session: Session, provider: str) -> ProviderSync:
     return found
 
 
-def last_results(engine: Engine) -> dict[str, LastSync]:
+def last_results(bind: Engine | Connection | Session) -> dict[str, LastSync]:
     """Every provider's last sync result, by provider name (providers never synced are absent).
 
     Flask-free, one query: what the "provider sync failing" alert reads (``ok`` False, or
-    ``last_ok_at`` too old) and what ``flask providers status`` prints.
+    ``last_ok_at`` too old) and what ``flask providers status`` prints. Given a session, it reads
+    in that session's transaction (on SQLite a second connection would wait for its lock).
     """
-    with Session(engine) as session:
-        rows = session.query(ProviderSync).order_by(ProviderSync.provider).all()
-        return {
-            r.provider: LastSync(
-                provider=r.provider,
-                ran_at=utc(r.last_run_at),
-                since=utc(r.last_since),
-                until=utc(r.last_until),
-                ok=r.last_ok,
-                complete=r.last_complete,
-                error=r.last_error,
-                counts=dict(r.last_counts or {}),
-                last_ok_at=utc(r.last_ok_at),
-                recovered=r.recovered or 0,
-            )
-            for r in rows
-        }
+    if isinstance(bind, Session):
+        return _read(bind)
+    with Session(bind) as session:
+        return _read(session)
+
+
+def _read(session: Session) -> dict[str, LastSync]:
+    rows = session.query(ProviderSync).order_by(ProviderSync.provider).all()
+    return {
+        r.provider: LastSync(
+            provider=r.provider,
+            ran_at=utc(r.last_run_at),
+            since=utc(r.last_since),
+            until=utc(r.last_until),
+            ok=r.last_ok,
+            complete=r.last_complete,
+            error=r.last_error,
+            counts=dict(r.last_counts or {}),
+            last_ok_at=utc(r.last_ok_at),
+            recovered=r.recovered or 0,
+        )
+        for r in rows
+    }

@@ -68,14 +68,14 @@ def authenticate(headers: Headers, raw: bytes, settings: Settings, now: float) -
     creds = settings.celcoin
     value = headers.get("Authorization")
     if creds is None or not value:
-        raise Unauthenticated("missing Basic credentials")
+        raise Unauthenticated("missing Basic credentials", "missing")
     auth = Authorization.from_header(value)
     if auth is None or auth.type != "basic" or auth.username is None or auth.password is None:
-        raise Unauthenticated("malformed Authorization header (expected Basic)")
+        raise Unauthenticated("malformed Authorization header (expected Basic)", "wrong_credentials")
     user_ok = hmac.compare_digest(auth.username.encode(), creds.username)
     pass_ok = hmac.compare_digest(auth.password.encode(), creds.password)
     if not (user_ok and pass_ok):
-        raise Unauthenticated("wrong Basic credentials")
+        raise Unauthenticated("wrong Basic credentials", "wrong_credentials")
 
 
 def parse(raw: bytes, content_type: str) -> dict[str, Any]:

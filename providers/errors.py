@@ -13,10 +13,18 @@ class WebhookError(Exception):
 
 
 class Unauthenticated(WebhookError):
-    """The request is not provably from the provider; nothing is stored."""
+    """The request is not provably from the provider; nothing is stored.
+
+    ``reason`` is a category an operator acts on, counted per provider by the refusals alert
+    (ops/refusals.py): ``bad_signature``, ``stale_timestamp``, ``wrong_credentials`` or ``missing``.
+    """
 
     status = 401
     code = "unauthenticated"
+
+    def __init__(self, message: str, reason: str = "bad_signature") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class Invalid(WebhookError):

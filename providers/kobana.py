@@ -66,7 +66,7 @@ def authenticate(headers: Headers, raw: bytes, settings: Settings, now: float) -
     if value is None:
         header, value = "X-Hub-Signature", headers.get("X-Hub-Signature")
     if value is None:
-        raise Unauthenticated("missing X-Kobana-Signature header")
+        raise Unauthenticated("missing X-Kobana-Signature header", "missing")
     match = _SIGNATURE.fullmatch(value.strip())
     if not match or (header == "X-Kobana-Signature" and match[1] != "sha256"):
         raise Unauthenticated(f"malformed {header} header")

@@ -57,7 +57,7 @@ def authenticate(headers: Headers, raw: bytes, settings: Settings, now: float) -
     secrets = settings.transfeera_secrets or ()
     value = headers.get(HEADER)
     if value is None:
-        raise Unauthenticated(f"missing {HEADER} header")
+        raise Unauthenticated(f"missing {HEADER} header", "missing")
     if len(value) > _MAX_HEADER:
         raise Unauthenticated(f"{HEADER} header too long")
     timestamp: str | None = None
@@ -80,9 +80,9 @@ def authenticate(headers: Headers, raw: bytes, settings: Settings, now: float) -
         raise Unauthenticated(f"{HEADER} does not match the body")
     seconds = int(timestamp) / (1000 if len(timestamp) == 13 else 1)
     if seconds < now - settings.transfeera_tolerance_seconds:
-        raise Unauthenticated(f"{HEADER} timestamp is older than the tolerance window")
+        raise Unauthenticated(f"{HEADER} timestamp is older than the tolerance window", "stale_timestamp")
     if seconds > now + settings.transfeera_future_skew_seconds:
-        raise Unauthenticated(f"{HEADER} timestamp is in the future")
+        raise Unauthenticated(f"{HEADER} timestamp is in the future", "stale_timestamp")
 
 
 def parse(raw: bytes, content_type: str) -> dict[str, Any]:

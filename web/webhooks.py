@@ -19,10 +19,11 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 import providers
 from config import Settings
+from ops import refusals
 from providers.errors import ProviderDisabled, Unauthenticated, WebhookError
 from schemas.envelope import QUARANTINED
 from web.outcome import Outcome, record, recorded, refuse
-from web.queue import enqueue_event
+from web.queue import enqueue_event, get_connection
 
 bp = Blueprint("webhooks", __name__)
 log = structlog.get_logger("webhooks")
@@ -122,6 +123,8 @@ def _webhook_error(exc: WebhookError) -> tuple[Response, int]:
     if isinstance(exc, Unauthenticated):
         status = provider.UNAUTHENTICATED_STATUS if provider else 401
         log.warning("webhook.unauthenticated", reason=str(exc))
+        if provider:  # counted for the refusals alert; never raises, so the answer is unchanged
+            refusals.record(get_connection(), provider.NAME, exc.reason, time.time())
     elif status == 503:
         log.error("webhook.queue_unavailable", reason=str(exc))
     response, status = refuse(Outcome(exc.code), str(exc), status)

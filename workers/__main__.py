@@ -28,6 +28,7 @@ from config import ConfigError, Settings
 from ops import metrics, sentry
 from ops.logconfig import configure_logging
 from workers import jobs, stream, sync
+from workers.alerts import runner as alerts
 from workers.queue import connect, drain_if_waiting, queues
 
 log = structlog.get_logger(__name__)
@@ -103,6 +104,7 @@ def main() -> int:
     worker = build_worker(settings, connection)
     stream.ensure_group(connection)
     drain_if_waiting(connection, settings)  # what arrived while no worker ran
+    alerts.start(settings, lambda: connect(settings))  # checks and digest beside the job loop (docs/alerts.md)
     worker.work(with_scheduler=True, logging_level=settings.log_level)
     return 0
 
