@@ -11,6 +11,7 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 
@@ -182,8 +183,19 @@ def _secrets(env: Mapping[str, str], name: str) -> Secrets | None:
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
     value = env.get(name)
-    if value is not None and not value.startswith(schemes):
+    if value is None:
+        return None
+    if not value.startswith(schemes):
         raise ConfigError(f"{name}: expected a URL starting with one of {', '.join(schemes)}")
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{name}: malformed URL (the port is not a number)") from None
+    if parts.scheme not in ("unix", "sqlite") and not parts.hostname:
+        raise ConfigError(f"{name}: malformed URL (no host), e.g. {schemes[0]}HOST:PORT/...")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigError(f"{name}: malformed URL (no socket path), e.g. unix:///path/to/redis.sock")
     return value
 
 

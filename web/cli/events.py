@@ -24,8 +24,11 @@ import db
 from db import utc
 from db.models import FAILED, QUARANTINED, STATUSES, EventRecord
 from ops.logconfig import mask_text, mask_value
+from providers import PROVIDERS
 
 events_cli = AppGroup("events", help="Inspect and replay the event log.")
+#: ``--provider`` accepts these (any case); an unknown name is refused naming it (exit 2), never "(no events)".
+PROVIDER_NAMES = tuple(sorted(PROVIDERS))
 
 _SUMMARY_FIELDS = (
     "id",
@@ -133,7 +136,7 @@ def _dump(value: Any) -> None:
 
 
 @events_cli.command("list")
-@click.option("--provider", help="kobana, celcoin or transfeera")
+@click.option("--provider", type=click.Choice(PROVIDER_NAMES, case_sensitive=False), help="Only this provider.")
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--code", help="event code, canonical or original; 'prefix.*' matches a family")
 @click.option("--since", help="received at or after: ISO 8601 or an age (30m, 2h, 7d)")
@@ -192,7 +195,8 @@ def show_event(event_id: int, reveal: bool) -> None:
 @events_cli.command("replay")
 @click.argument("event_ids", nargs=-1, type=int)
 @click.option("--status", type=click.Choice([FAILED, QUARANTINED]), help="replay every event with this status")
-@click.option("--provider", help="with --status: only this provider")
+@click.option("--provider", type=click.Choice(PROVIDER_NAMES, case_sensitive=False),
+              help="with --status: only this provider")  # fmt: skip
 @click.option("--force", is_flag=True, help="also re-run handlers of processed/ignored events")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def replay_events(event_ids: tuple[int, ...], status: str | None, provider: str | None, force: bool, fmt: str) -> None:

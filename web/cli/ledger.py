@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 import db
@@ -27,14 +26,13 @@ PROVIDER_NAMES = ("kobana", "celcoin", "transfeera")
 
 @contextmanager
 def _session() -> Iterator[Session]:
+    """A session for one command; a database that is missing or unmigrated is reported in one
+    line by the CLI group (app.py), like every entry point's (ops/preflight.py)."""
     settings: Settings = current_app.extensions["settings"]
     engine = db.engine_from(settings)
     try:
         with db.session_factory(engine)() as session:
             yield session
-    except (OperationalError, ProgrammingError) as exc:
-        raise click.ClickException(f"cannot read the ledger ({type(exc).__name__}); has the service run once "
-                                   "(python serve.py applies the migrations)?") from None  # fmt: skip
     finally:
         engine.dispose()
 
@@ -96,10 +94,7 @@ def demo_command(url: str, month: str | None, seed: int, duplicates: float) -> N
     from ledger import demo
     from ledger.traffic import generate
 
-    env = dict(os.environ)
-    if not any(env.get(name) for name in serve.DEV_CREDENTIALS):  # the same rule serve.py applies
-        env.update(serve.DEV_CREDENTIALS)
-    settings = Settings.from_env(env)
+    settings = Settings.from_env(serve.with_dev_credentials(os.environ))  # the same rule serve.py applies
     if month:
         try:
             year, number = (int(p) for p in month.split("-"))
@@ -117,7 +112,7 @@ def demo_command(url: str, month: str | None, seed: int, duplicates: float) -> N
     for outcome, count in sorted(outcomes.items()):
         click.echo(f"  {count:5d}  {outcome}")
     last_day = generated.end.date() - timedelta(days=1)
-    click.echo(f"then: flask reconcile report --from {generated.start.date()} --to {last_day}")
+    click.echo(f"then: .venv/bin/flask --app wsgi reconcile report --from {generated.start.date()} --to {last_day}")
 
 
 @click.group("ledger", help="Look at money objects in the ledger.")

@@ -74,9 +74,9 @@ def list_events(provider: str | None) -> None:
 
 
 def _signing_settings(settings: Settings) -> Settings:
+    import serve
+
     if settings.enabled_providers:
         return settings
-    from serve import DEV_CREDENTIALS
-
     click.echo("no provider credentials set; signing with serve.py's development credentials", err=True)
-    return Settings.from_env({**os.environ, **DEV_CREDENTIALS})
+    return Settings.from_env(serve.with_dev_credentials(os.environ))
