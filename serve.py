@@ -55,7 +55,7 @@ def _arguments(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _arguments(sys.argv[1:] if argv is None else argv)
+    _arguments(argv or [])  # other modules call main() with their own sys.argv: not ours to read
     env = dict(os.environ)
     if needs_dev_credentials(env):
         env = with_dev_credentials(env)
@@ -143,4 +143,4 @@ def _alive(pid: int) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -102,7 +102,7 @@ def _arguments(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _arguments(sys.argv[1:] if argv is None else argv)
+    _arguments(argv or [])  # other modules call main() with their own sys.argv: not ours to read
     try:
         settings = Settings.from_env(os.environ)
         preflight.check_redis(settings)
@@ -125,4 +125,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

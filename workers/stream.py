@@ -65,6 +65,13 @@ def append(connection: redis.Redis, envelope: Envelope) -> int:
     return int(script(keys=keys, args=[meta, envelope.raw, FENCE_TTL, DOORBELL_TTL]))
 
 
+def put_back(connection: redis.Redis, envelope: Envelope) -> None:
+    """Append an event the workers already took back to the inbox, without the door's fence (an
+    event a worker could not store because the database was down; ``workers.jobs``)."""
+    meta = json.dumps(envelope.to_meta(), separators=(",", ":"))
+    connection.xadd(INBOX, {"e": meta, "raw": envelope.raw})
+
+
 def _script(connection: redis.Redis) -> Any:
     # One registered script per client (redis-py runs it with EVALSHA, loading it if missing).
     script = getattr(connection, "_webhooks_append", None)

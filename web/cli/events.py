@@ -162,10 +162,31 @@ def list_events(
         query = query.where(EventRecord.received_at >= parse_since(since))
     with _sessions() as sessions, sessions() as session:
         rows = [summary(row) for row in session.scalars(query)]
+        if status == FAILED:  # dead letters the event log could not record: RQ's and the inbox's
+            logged = {(p, k) for p, k in session.execute(select(EventRecord.provider, EventRecord.idempotency_key)
+                                                         .where(EventRecord.status == FAILED))}  # fmt: skip
+            rows += [letter.summary() for letter in _outside_letters(logged, provider)][: max(0, limit - len(rows))]
     if fmt == "json":
         _dump(rows)
         return
     _table(rows)
+
+
+def _outside_letters(logged: set[tuple[str, str]], provider: str | None) -> list[Any]:
+    """``workers.dead_letters`` outside the event log; Redis unreachable is said, not fatal: the
+    event log's own failed rows are still worth listing."""
+    import redis
+
+    from workers import dead_letters
+    from workers.queue import connect
+
+    try:
+        letters = dead_letters.outside_event_log(connect(current_app.extensions["settings"]), logged)
+    except redis.RedisError as exc:
+        click.echo(f"warning: dead letters kept in Redis not listed: REDIS_URL unreachable ({type(exc).__name__})",
+                   err=True)  # fmt: skip
+        return []
+    return [d for d in letters if provider is None or (d.envelope is not None and d.envelope.provider == provider)]
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
@@ -216,17 +237,35 @@ def replay_events(event_ids: tuple[int, ...], status: str | None, provider: str 
             with sessions() as session:
                 ids = list(session.scalars(query))
         results = [replay.replay(sessions, event_id, force=force) for event_id in ids]
+        outside = _replay_outside(sessions, provider) if status == FAILED else []
     _forget_dead_letters([r.job_id for r in results if r.job_id and r.result in ("processed", "ignored", "duplicate")])
     if fmt == "json":
-        _dump([r.to_dict() for r in results])
+        _dump([r.to_dict() for r in results] + outside)
     else:
         for r in results:
             extra = f" ({', '.join(r.handlers)})" if r.handlers else (f": {r.detail}" if r.detail else "")
             click.echo(f"event {r.event_id}: {r.result}{extra}")
-        if not results:
+        for item in outside:
+            click.echo(f"dead letter {item['id']}: {item['result']} (the worker stores and dispatches it)")
+        if not results and not outside:
             click.echo("(nothing to replay)")
-    if any(r.result not in ("processed", "ignored", "duplicate") for r in results):
+    if any(r.result not in ("processed", "ignored", "duplicate") for r in results) or any(
+        item["result"] != "requeued" for item in outside
+    ):
         sys.exit(1)
+
+
+def _replay_outside(sessions: sessionmaker[Session], provider: str | None) -> list[dict[str, Any]]:
+    """Dead letters outside the event log go back to the inbox stream (``workers.dead_letters``)."""
+    from workers import dead_letters
+    from workers.queue import connect
+
+    with sessions() as session:
+        logged = {(p, k) for p, k in session.execute(select(EventRecord.provider, EventRecord.idempotency_key)
+                                                     .where(EventRecord.status == FAILED))}  # fmt: skip
+    connection = connect(current_app.extensions["settings"])
+    return [{"id": letter.id, "result": dead_letters.replay(connection, letter)}
+            for letter in _outside_letters(logged, provider)]  # fmt: skip
 
 
 def _forget_dead_letters(job_ids: list[str]) -> None:
