@@ -56,18 +56,17 @@ def _arguments(argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _arguments(argv or [])  # other modules call main() with their own sys.argv: not ours to read
-    env = dict(os.environ)
-    if needs_dev_credentials(env):
-        env = with_dev_credentials(env)
-        print("serve: no provider credentials set; using development ones:", file=sys.stderr)
-        for name, value in DEV_CREDENTIALS.items():
-            print(f"  {name}={value}", file=sys.stderr)
+    env = with_dev_credentials(os.environ)
     try:
         settings = Settings.from_env(env)
         preflight.check_redis(settings)
         preflight.check_database(settings, migrated=False)
     except (ConfigError, preflight.StartupError) as exc:
         preflight.fail(PROGRAM, exc)
+    if needs_dev_credentials(os.environ):
+        print("serve: no provider credentials set; using development ones:", file=sys.stderr)
+        for name, value in DEV_CREDENTIALS.items():
+            print(f"  {name}={value}", file=sys.stderr)
     stop = _Stop()
     try:
         if not settings.redis_url:

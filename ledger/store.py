@@ -47,7 +47,8 @@ def record(session: Session, facts: Iterable[Fact]) -> list[LedgerObject]:
 
 
 def record_many(session: Session, facts: Sequence[Fact]) -> None:
-    """``record(session, facts)``'s effects, in five statements whatever the number of facts.
+    """``record(session, facts)``'s effects, in five statements whatever the number of facts (six when
+    the batch holds a boleto: ``resolve``'s one lookup of uid akas).
 
     1. create the missing objects (``INSERT ... ON CONFLICT DO NOTHING``, sorted by key, so two
        workers creating the same objects queue on them in the same order);

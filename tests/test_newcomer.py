@@ -183,8 +183,8 @@ def test_every_entry_point_reports_a_problem_in_one_line(tmp_path, problem, entr
     output = (result.stderr + result.stdout).strip()
     assert result.returncode == 2, output
     assert "Traceback" not in output
-    last = output.splitlines()[-1]
-    assert variable in last and fix in last, output
+    [line] = output.splitlines()  # one line, nothing before it
+    assert variable in line and fix in line, output
     assert not (tmp_path / "var" / "redis.pid").exists() or not embedded_redis_pids(tmp_path / "var")
 
 
@@ -240,11 +240,13 @@ def test_an_idle_worker_keeps_rq_maintenance_lines_to_debug():
     rq_log = logging.getLogger("rq.worker")
     record = rq_log.makeRecord("rq.worker", logging.INFO, __file__, 1,
                                "Worker %s: cleaning registries for queue: %s", ("w1", "events"), None)  # fmt: skip
+    groups = rq_log.makeRecord("rq.worker", logging.INFO, __file__, 1, "Worker %s: cleaning group registries",
+                               ("w1",), None)  # fmt: skip
     job = rq_log.makeRecord("rq.worker", logging.INFO, __file__, 1, "%s: %s (%s)", ("events", "job", "id"), None)
     level = rq_log.level
     try:
         rq_log.setLevel(logging.INFO)
-        assert QuietMaintenance().filter(record) is False
+        assert QuietMaintenance().filter(record) is False and QuietMaintenance().filter(groups) is False
         assert QuietMaintenance().filter(job) is True
         rq_log.setLevel(logging.DEBUG)
         assert QuietMaintenance().filter(record) is True

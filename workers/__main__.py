@@ -84,11 +84,11 @@ def build_worker(settings: Settings, connection: Any) -> SimpleWorker | HerokuWo
 
 
 class QuietMaintenance(logging.Filter):
-    """RQ logs "cleaning registries" at INFO on every maintenance (every 15 s here, idle or not):
-    kept only when ``LOG_LEVEL=DEBUG``."""
+    """RQ logs "cleaning registries" and "cleaning group registries" at INFO on every maintenance
+    (every 15 s here, idle or not): kept only when ``LOG_LEVEL=DEBUG``."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str) and "cleaning registries" in record.msg:
+        if isinstance(record.msg, str) and "cleaning" in record.msg and "registries" in record.msg:
             return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
         return True
 
