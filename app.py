@@ -13,7 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 import web
 from config import Settings
-from ops import sentry
+from ops import embedded_redis, preflight, sentry
 from ops.logconfig import configure_logging
 from providers import PROVIDERS
 from web.outcome import Outcome, refuse
@@ -54,6 +54,23 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self._group.get_command(ctx, cmd_name)
 
+    def invoke(self, ctx: click.Context) -> object:
+        """Run the command; a Redis or database it cannot reach, or a database never migrated,
+        is one line naming the variable and the fix (exit 2), and an embedded Redis the command
+        started is stopped when it ends."""
+        import redis
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return super().invoke(ctx)
+        except (SQLAlchemyError, redis.RedisError) as exc:
+            line = preflight.explain(exc, Settings.from_env(os.environ))
+            if line is None:
+                raise
+            preflight.fail("flask", preflight.StartupError(line))
+        finally:
+            embedded_redis.stop_started()
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env(os.environ)
@@ -80,10 +97,15 @@ def create_app(settings: Settings | None = None) -> Flask:
         structlog.get_logger("app").exception("unhandled_error")
         return refuse(Outcome.INTERNAL_ERROR, "unexpected error; the event was not stored", 500)
 
+    return app
+
+
+def announce_providers(settings: Settings) -> None:
+    """Which providers this server answers: logged once by the serving process (gunicorn's
+    ``when_ready``), never by a ``flask`` command, which has nothing to serve."""
     log = structlog.get_logger("app")
     for name in PROVIDERS:
         if name in settings.enabled_providers:
             log.info("provider.enabled", provider=name)
         else:
             log.warning("provider.disabled", provider=name, hint="set its credentials to enable it")
-    return app

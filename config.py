@@ -244,11 +244,12 @@ _DEV_CREDENTIALS = {
 def dev_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     """The development credentials to add to ``environ``: all of them when it sets no provider
     credential at all, else none, so a real credential is never mixed with development ones.
+    A credential set to an empty value counts as set, so ``Settings`` refuses it as everywhere.
 
     The one rule ``python serve.py`` and the commands that sign (``flask webhooks send``,
     ``flask reconcile demo``) share.
     """
-    if any(environ.get(name) for name in _DEV_CREDENTIALS):
+    if any(name in environ for name in _DEV_CREDENTIALS):  # set, even empty: Settings refuses ''
         return {}
     return dict(_DEV_CREDENTIALS)
 
@@ -313,8 +314,19 @@ def _secrets(env: Mapping[str, str], name: str) -> Secrets | None:
 
 def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | None:
     value = env.get(name)
-    if value is not None and not value.startswith(schemes):
+    if value is None:
+        return None
+    if not value.startswith(schemes):
         raise ConfigError(f"{name}: expected a URL starting with one of {', '.join(schemes)}")
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError(f"{name}: malformed URL (the port is not a number)") from None
+    if parts.scheme not in ("unix", "sqlite") and not parts.hostname:
+        raise ConfigError(f"{name}: malformed URL (no host), e.g. {schemes[0]}HOST:PORT/...")
+    if parts.scheme == "unix" and not parts.path:
+        raise ConfigError(f"{name}: malformed URL (no socket path), e.g. unix:///path/to/redis.sock")
     return value
 
 

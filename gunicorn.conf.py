@@ -11,11 +11,13 @@ import tempfile
 from pathlib import Path
 
 from config import ConfigError, Settings
+from ops import preflight
 
-try:
+try:  # one line naming the variable, exit code 2, before gunicorn forks anything
     _settings = Settings.from_env(os.environ)
-except ConfigError as exc:
-    raise SystemExit(f"configuration error: {exc}") from None
+    preflight.check_redis(_settings)
+except (ConfigError, preflight.StartupError) as exc:
+    preflight.fail("gunicorn", exc)
 
 _own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 if _own_metrics_dir:
@@ -49,6 +51,11 @@ def on_starting(server):
 
 
 def when_ready(server):
+    from app import announce_providers
+    from ops.logconfig import configure_logging
+
+    configure_logging(_settings)
+    announce_providers(_settings)
     if _settings.metrics_port:
         from ops import metrics
         from workers.queue import connect

@@ -1,75 +1,129 @@
 """``python serve.py``: the whole service on one laptop, web + worker, nothing to install.
 
-Starts the embedded Redis when ``REDIS_URL`` is unset, then gunicorn and the worker, and stops
-everything on Ctrl-C. With no provider credentials at all, it uses loudly announced
-development credentials so the README's curl lines work out of the box; ``wsgi.py`` never does.
+Starts the embedded Redis when ``REDIS_URL`` is unset, applies the migrations, then runs
+gunicorn and the worker, and on Ctrl-C or SIGTERM stops everything it started: the worker and
+gunicorn first (they finish what they hold), then the embedded Redis, if this run started it.
+With no provider credentials set at all, it uses loudly announced development credentials so
+the README's curl lines work out of the box; a credential set to an empty value is refused like
+everywhere else (an empty HMAC secret makes forgeries easy). ``wsgi.py`` never does either.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from config import ConfigError, Settings, dev_credentials
-from ops import embedded_redis
+from ops import embedded_redis, preflight
 
 #: Run once before web and worker: the database migrations (idempotent).
 SETUP_STEPS: list[list[str]] = [[sys.executable, "-m", "db", "upgrade"]]
+PROGRAM = "serve"
 
 
-def main() -> int:
-    env = dict(os.environ)
-    dev = dev_credentials(env)
+def _arguments(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python serve.py",
+        description="Run the whole service on this machine: web (gunicorn, $PORT) and worker, with the "
+        "embedded Redis and SQLite when REDIS_URL / DATABASE_URL are unset. Ctrl-C or SIGTERM stops "
+        "everything it started.",
+    )
+    parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _arguments(argv or [])  # other modules call main() with their own sys.argv: not ours to read
+    dev = dev_credentials(os.environ)
+    env = {**os.environ, **dev}
+    try:
+        settings = Settings.from_env(env)
+        preflight.check_redis(settings)
+        preflight.check_database(settings, migrated=False)
+    except (ConfigError, preflight.StartupError) as exc:
+        preflight.fail(PROGRAM, exc)
     if dev:
-        env.update(dev)
         print("serve: no provider credentials set; using development ones:", file=sys.stderr)
         for name, value in dev.items():
             print(f"  {name}={value}", file=sys.stderr)
+    stop = _Stop()
     try:
-        settings = Settings.from_env(env)
-    except ConfigError as exc:
-        print(f"serve: configuration error: {exc}", file=sys.stderr)
-        return 2
-    if not settings.redis_url:
-        env["REDIS_URL"] = embedded_redis.ensure_running(settings.var_dir)
-        print(f"serve: embedded Redis at {env['REDIS_URL']}", file=sys.stderr)
-    # Web and worker write their metrics to one directory, so the web's /metrics shows both.
-    metrics_dir = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or settings.var_dir / "metrics")
-    metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.db"):  # counters of an earlier run
-        stale.unlink()
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    for step in SETUP_STEPS:
-        subprocess.run(step, env=env, check=True)  # noqa: S603 - fixed argv
+        if not settings.redis_url:
+            env["REDIS_URL"] = embedded_redis.ensure_running(settings.var_dir)
+            print(f"serve: embedded Redis at {env['REDIS_URL']}", file=sys.stderr)
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(_metrics_dir(env, settings))
+        for step in SETUP_STEPS:
+            if subprocess.run(step, env=env, check=False).returncode != 0:  # noqa: S603 - fixed argv
+                return preflight.EXIT_CODE  # the step printed its one line
+        return _run(env, stop)
+    finally:
+        embedded_redis.stop_started()
+
+
+class _Stop:
+    """SIGTERM and SIGINT (Ctrl-C) both mean: stop what we started, in order, then exit."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._request)
+
+    def _request(self, signum: int, _frame: object) -> None:
+        self.requested = True
+
+
+def _run(env: dict[str, str], stop: _Stop) -> int:
     children = [
         subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], env=env),
         subprocess.Popen([sys.executable, "-m", "workers"], env=env),
     ]
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=25)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return max((child.returncode or 0) for child in children)
+        while not stop.requested and all(child.poll() is None for child in children):
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+    if stop.requested:
+        return 0
+    return max((child.returncode or 0) for child in children)  # a child that died on its own
 
 
-def _stop(signum: int, frame: object) -> None:
-    """SIGTERM stops the service as Ctrl-C does: the main loop's ``except KeyboardInterrupt``."""
-    raise KeyboardInterrupt
+def _metrics_dir(env: Mapping[str, str], settings: Settings) -> Path:
+    """Web and worker write their metrics to one directory, so the web's /metrics shows both.
+
+    Only files of processes that are gone are removed: a second ``serve.py`` on the same
+    directory must not delete the counters of the one that runs.
+    """
+    metrics_dir = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or settings.var_dir / "metrics")
+    metrics_dir.mkdir(parents=True, exist_ok=True)
+    for stale in metrics_dir.glob("*.db"):
+        pid = stale.stem.rsplit("_", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            stale.unlink(missing_ok=True)
+    return metrics_dir
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -12,14 +12,21 @@ from alembic import command
 
 from config import ConfigError, Settings
 from db import alembic_config, database_url
+from ops import preflight
+
+USAGE = "usage: python -m db [upgrade [REV] | downgrade REV | current]"
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(USAGE + "\n\nApply (upgrade, default: to head), revert or show the database migrations of "
+              "DATABASE_URL (unset: the SQLite file under VAR_DIR).")  # fmt: skip
+        return 0
     try:
         settings = Settings.from_env(os.environ)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        preflight.check_database(settings, migrated=False)
+    except (ConfigError, preflight.StartupError) as exc:
+        preflight.fail("python -m db", exc)
     action, *rest = argv or ["upgrade"]
     config = alembic_config(settings)
     if action == "upgrade":
@@ -29,7 +36,7 @@ def main(argv: list[str]) -> int:
     elif action == "current":
         command.current(config, verbose=True)
     else:
-        print("usage: python -m db [upgrade [REV] | downgrade REV | current]", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
     url = database_url(settings)
     print(f"db: {action} done on {url.split('@')[-1]}", file=sys.stderr)  # no password in output

@@ -18,7 +18,7 @@ from workers.event import Event
 
 #: What the ledger reads from each provider; every other event passes by untouched.
 PATTERNS = {
-    "kobana": ("bank_billet.*", "pix.*"),
+    "kobana": ("bank_billet.*", "bank_billet_payment.created", "bank_billet_payment.updated", "pix.*"),
     "transfeera": ("Transfer", "TransferRefund", "CashIn", "CashInRefund"),
     "celcoin": tuple(CELCOIN_ENTITIES),
 }

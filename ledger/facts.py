@@ -18,10 +18,31 @@ from ledger.money import to_decimal
 
 @dataclass(frozen=True)
 class Payment:
-    """One payment of a charge; the id makes a redelivered or re-reported payment count once."""
+    """One payment of a charge; the id makes a redelivered or re-reported payment count once.
+
+    ``fee`` and ``credit_on`` are what the provider says it keeps and when the rest reaches the
+    account (Kobana ``bank_rate`` and ``credit_at``), when it says so: the report's credits per day.
+    """
 
     id: str
     amount: Decimal
+    fee: Decimal | None = None
+    credit_on: date | None = None
+
+    def to_list(self) -> list[str | None]:
+        """``[id, amount]``, plus ``fee`` and ``credit_on`` when stated (older facts have two items)."""
+        head: list[str | None] = [self.id, str(self.amount)]
+        if self.fee is None and self.credit_on is None:
+            return head
+        fee = None if self.fee is None else str(self.fee)
+        return head + [fee, self.credit_on.isoformat() if self.credit_on else None]
+
+    @classmethod
+    def from_list(cls, item: list[Any]) -> Payment:
+        fee = item[2] if len(item) > 2 else None
+        credit = item[3] if len(item) > 3 else None
+        return cls(item[0], Decimal(item[1]), None if fee is None else Decimal(fee),
+                   date.fromisoformat(credit) if credit else None)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,6 +64,9 @@ class Fact:
     canceled: bool = False
     opened_at: datetime | None = None  # when the object itself was created, if stated
     due_date: date | None = None
+    #: The object's other id, when this event names it both ways (a Kobana boleto's
+    #: ``kobana:<uid>`` beside ``kobana:<id>``): a fact that knows only the uid reaches this object.
+    aka: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe (amounts as strings) so the database keeps facts, not re-parsed payloads."""
@@ -57,13 +81,14 @@ class Fact:
             "status": self.status,
             "amount": None if self.amount is None else str(self.amount),
             "amount_changed": self.amount_changed,
-            "payments": [[p.id, str(p.amount)] for p in self.payments],
+            "payments": [p.to_list() for p in self.payments],
             "adjustments": {k: str(v) for k, v in self.adjustments.items()},
             "refs": dict(self.refs),
             "lifecycle": self.lifecycle,
             "canceled": self.canceled,
             "opened_at": self.opened_at.isoformat() if self.opened_at else None,
             "due_date": self.due_date.isoformat() if self.due_date else None,
+            "aka": self.aka,
         }
 
     @classmethod
@@ -79,13 +104,14 @@ class Fact:
             status=data.get("status"),
             amount=None if data.get("amount") is None else Decimal(data["amount"]),
             amount_changed=bool(data.get("amount_changed")),
-            payments=tuple(Payment(pid, Decimal(value)) for pid, value in data.get("payments") or ()),
+            payments=tuple(Payment.from_list(item) for item in data.get("payments") or ()),
             adjustments={k: Decimal(v) for k, v in (data.get("adjustments") or {}).items()},
             refs=dict(data.get("refs") or {}),
             lifecycle=bool(data.get("lifecycle", True)),
             canceled=bool(data.get("canceled")),
             opened_at=datetime.fromisoformat(data["opened_at"]) if data.get("opened_at") else None,
             due_date=date.fromisoformat(data["due_date"]) if data.get("due_date") else None,
+            aka=data.get("aka"),
         )
 
 

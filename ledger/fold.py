@@ -17,6 +17,7 @@ from typing import Any
 from ledger.facts import Fact
 from ledger.money import ZERO, fmt
 from ledger.vocab import CHARGES
+from providers.timeparse import BRT
 
 #: Tie-break rank of a status at the same provider time: later in a lifecycle ranks higher.
 STATUS_RANK = {
@@ -35,6 +36,12 @@ FAILED = frozenset({"FALHA", "ERROR", "NAO_REALIZADO"})
 RETURNED = frozenset({"DEVOLVIDO"})
 
 
+@dataclass(frozen=True)
+class Credit:
+    on: date
+    fee: Decimal | None = None
+
+
 def order_key(fact: Fact) -> tuple[datetime, int, str]:
     return (fact.at, STATUS_RANK.get(fact.status or "", 25), fact.key)
 
@@ -50,6 +57,9 @@ class ObjectState:
     amount_conflict: bool = False
     adjustments: dict[str, Decimal] = field(default_factory=dict)
     payments: dict[str, Decimal] = field(default_factory=dict)
+    #: Per payment id: the day its money reaches the account (the provider's ``credit_at``, else
+    #: the Brasília day of the payment notice) and the provider's fee, when stated.
+    credits: dict[str, Credit] = field(default_factory=dict)
     created_seen: bool = False
     canceled_at: datetime | None = None
     paid_after_cancel: bool = False
@@ -100,6 +110,7 @@ class ObjectState:
             "amount_conflict": self.amount_conflict,
             "adjustments": {k: fmt(v) for k, v in sorted(self.adjustments.items())},
             "payments": {k: fmt(v) for k, v in sorted(self.payments.items())},
+            "credits": {k: {"on": c.on.isoformat(), "fee": _s(c.fee)} for k, c in sorted(self.credits.items())},
             "created_seen": self.created_seen,
             "canceled_at": _t(self.canceled_at),
             "paid_after_cancel": self.paid_after_cancel,
@@ -124,6 +135,9 @@ class ObjectState:
             amount_conflict=bool(data.get("amount_conflict")),
             adjustments={k: Decimal(v) for k, v in (data.get("adjustments") or {}).items()},
             payments={k: Decimal(v) for k, v in (data.get("payments") or {}).items()},
+            credits={
+                k: Credit(date.fromisoformat(c["on"]), _d(c.get("fee"))) for k, c in (data.get("credits") or {}).items()
+            },  # fmt: skip
             created_seen=bool(data.get("created_seen")),
             canceled_at=_dt(data.get("canceled_at")),
             paid_after_cancel=bool(data.get("paid_after_cancel")),
@@ -157,6 +171,11 @@ def fold(facts: Iterable[Fact]) -> ObjectState:
         for payment in fact.payments:
             state.payments[payment.id] = payment.amount
             payment_times.append(fact.at)
+            known = state.credits.get(payment.id)
+            state.credits[payment.id] = Credit(
+                on=payment.credit_on or (known.on if known else fact.at.astimezone(BRT).date()),
+                fee=payment.fee if payment.fee is not None else (known.fee if known else None),
+            )
         state.created_seen = state.created_seen or fact.lifecycle
         if fact.canceled and state.canceled_at is None:
             state.canceled_at = fact.at
@@ -171,7 +190,7 @@ def fold(facts: Iterable[Fact]) -> ObjectState:
     if state.canceled_at is not None:
         state.paid_after_cancel = any(t > state.canceled_at for t in payment_times)
     if state.kind not in CHARGES:
-        state.payments = {}
+        state.payments, state.credits = {}, {}
     state.event_ids = sorted({f.event_id for f in ordered}, key=lambda e: (str(type(e)), e))
     return state
 

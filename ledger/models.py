@@ -41,6 +41,9 @@ class LedgerObject(Base):
     external_id: Mapped[str | None] = mapped_column(String(200), index=True)
     txid: Mapped[str | None] = mapped_column(String(200), index=True)
     end_to_end_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: The object's other id (``Fact.aka``): a Kobana boleto's ``kobana:<uid>``, so an event that
+    #: names the boleto only by uid finds it (``ledger.store.resolve``).
+    aka: Mapped[str | None] = mapped_column(String(240), index=True)
     state: Mapped[dict[str, Any]] = mapped_column(_JSON, default=dict)
 
     facts: Mapped[list[LedgerFact]] = relationship(back_populates="object", order_by="LedgerFact.at")

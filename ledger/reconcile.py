@@ -74,20 +74,47 @@ class Total:
 
 
 @dataclass(frozen=True)
+class DailyCredit:
+    """Charge payments whose money reaches the account on one day: gross, the provider's fees, net."""
+
+    day: date
+    provider: str
+    count: int
+    paid: Decimal
+    fees: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return self.paid - self.fees
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "provider": self.provider,
+            "payments": self.count,
+            "paid": fmt(self.paid),
+            "fees": fmt(self.fees),
+            "net": fmt(self.net),
+        }
+
+
+@dataclass(frozen=True)
 class Report:
     date_from: date
     date_to: date
     totals: list[Total]
     discrepancies: list[Discrepancy]
     net: dict[str, Decimal] = field(default_factory=dict)  # per provider, plus "all"
+    daily: list[DailyCredit] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """The documented JSON shape (docs/reconciliation.md); keys never change."""
+        """The documented JSON shape (docs/reconciliation.md); keys are never removed or renamed."""
         return {
             "from": self.date_from.isoformat(),
             "to": self.date_to.isoformat(),
             "totals": [t.to_dict() for t in self.totals],
             "discrepancies": [d.to_dict() for d in self.discrepancies],
+            "daily": [c.to_dict() for c in self.daily],
         }
 
 
@@ -138,7 +165,27 @@ def build_report(
     found.sort(key=lambda d: (d.provider, kind_order[d.kind], d.object_id, d.type))
     net_all = {p: net[p] for p in sorted(net)}
     net_all["all"] = sum(net.values(), ZERO)
-    return Report(date_from, date_to, totals, found, net_all)
+    mine = (s for s in everything if provider is None or s.provider == provider)
+    return Report(date_from, date_to, totals, found, net_all, daily_credits(mine, date_from, date_to))
+
+
+def daily_credits(states: Iterable[ObjectState], date_from: date, date_to: date) -> list[DailyCredit]:
+    """Charge payments by the day their money is credited (Kobana's ``credit_at``, else the day
+    of the payment notice), ``date_from`` to ``date_to``, whenever the charge was created: fees
+    stated by the provider (Kobana's ``bank_rate``) are taken off; none stated counts as 0.00."""
+    sums: dict[tuple[date, str], list[Any]] = defaultdict(lambda: [0, ZERO, ZERO])
+    for state in states:
+        if state.kind not in CHARGES:
+            continue
+        for pid, amount in state.payments.items():
+            credit = state.credits.get(pid)
+            if credit is None or not date_from <= credit.on <= date_to:
+                continue
+            row = sums[(credit.on, state.provider)]
+            row[0] += 1
+            row[1] += amount
+            row[2] += credit.fee or ZERO
+    return [DailyCredit(day, p, c, paid, fees) for (day, p), (c, paid, fees) in sorted(sums.items())]
 
 
 class _Links:

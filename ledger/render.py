@@ -51,6 +51,13 @@ def to_table(report: Report, as_of: datetime | None = None) -> str:
     lines += _grid(rows, right={3, 4, 5})
     lines += ["", "NET MOVEMENT (settled in minus out; a Pix already counted as a Kobana charge payment counts once)"]
     lines += _grid([(name, brl(value)) for name, value in report.net.items()], right={1}, header=False)
+    lines += ["", "CREDITS PER DAY (charge payments by the day their money is credited; fees as the provider states)"]
+    if report.daily:
+        crows = [("day", "provider", "payments", "paid", "fees", "net credited")]
+        crows += [(str(c.day), c.provider, str(c.count), brl(c.paid), brl(c.fees), brl(c.net)) for c in report.daily]
+        lines += _grid(crows, right={2, 3, 4, 5})
+    else:
+        lines.append("  none")
     lines += ["", f"OPEN DISCREPANCIES ({len(report.discrepancies)})"]
     by_type: dict[str, list[Decimal]] = {}
     for d in report.discrepancies:
@@ -81,7 +88,8 @@ def _grid(rows: Sequence[tuple[str, ...]], right: set[int], header: bool = True)
 
 
 def to_csv(report: Report, style: str = "br") -> str:
-    """Two blocks (totals, then discrepancies), each with its own header, separated by a blank line."""
+    """Three blocks (totals, discrepancies, credits per day), each with its own header, separated by a
+    blank line. The first two never change their columns; new blocks and columns only ever come last."""
     separator, decimal_mark = CSV_STYLES[style]
     money: Callable[[Decimal], str] = lambda v: fmt(v).replace(".", decimal_mark)  # noqa: E731
     buffer = io.StringIO()
@@ -99,4 +107,8 @@ def to_csv(report: Report, style: str = "br") -> str:
         ids = " ".join(str(i) for i in d.event_ids)
         writer.writerow([d.provider, d.kind, d.object_id, d.type, money(d.expected), money(d.actual),
                          money(d.delta), ids, d.note])  # fmt: skip
+    writer.writerow([])
+    writer.writerow(["day", "provider", "payments", "paid", "fees", "net_credited"])
+    for c in report.daily:
+        writer.writerow([c.day, c.provider, c.count, money(c.paid), money(c.fees), money(c.net)])
     return buffer.getvalue()

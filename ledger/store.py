@@ -13,11 +13,12 @@ one bulk update), for the workers' batch drains.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy import Select, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -31,8 +32,8 @@ from ledger.money import to_cents
 
 def record(session: Session, facts: Iterable[Fact]) -> list[LedgerObject]:
     touched = []
-    for fact in facts:
-        row = _locked_row(session, fact)
+    for fact in resolve(session, list(facts)):
+        row = _locked_row(session, fact.object_id, fact.kind, fact.provider, fact.aka)
         exists = session.scalar(
             select(LedgerFact.id).where(LedgerFact.object_pk == row.id, LedgerFact.event_id == fact.event_id)
         )
@@ -46,7 +47,8 @@ def record(session: Session, facts: Iterable[Fact]) -> list[LedgerObject]:
 
 
 def record_many(session: Session, facts: Sequence[Fact]) -> None:
-    """``record(session, facts)``'s effects, in five statements whatever the number of facts.
+    """``record(session, facts)``'s effects, in five statements whatever the number of facts (six when
+    the batch holds a boleto: ``resolve``'s one lookup of uid akas).
 
     1. create the missing objects (``INSERT ... ON CONFLICT DO NOTHING``, sorted by key, so two
        workers creating the same objects queue on them in the same order);
@@ -65,12 +67,17 @@ def record_many(session: Session, facts: Sequence[Fact]) -> None:
     if dialect not in ("postgresql", "sqlite"):
         record(session, facts)
         return
+    facts = resolve(session, facts)
     create, add_fact = _batch_inserts(dialect)
     first: dict[tuple[str, str], Fact] = {}
+    akas: dict[tuple[str, str], str] = {}
     for fact in facts:
         first.setdefault((fact.object_id, fact.kind), fact)
+        if fact.aka:
+            akas[(fact.object_id, fact.kind)] = fact.aka
     session.execute(create, [{"object_id": f.object_id, "kind": f.kind, "provider": f.provider, "expected_cents": 0,
-                              "settled_cents": 0, "state": {}} for _key, f in sorted(first.items())])  # fmt: skip
+                              "settled_cents": 0, "state": {}, "aka": akas.get(key)}
+                             for key, f in sorted(first.items())])  # fmt: skip
     locked = _LOCK.execute(session, dialect, sorted(first))
     pks = {(object_id, kind): pk for pk, object_id, kind in locked}
     session.execute(add_fact, [{"object_pk": pks[(f.object_id, f.kind)], "event_id": f.event_id, "at": _utc(f.at),
@@ -78,7 +85,8 @@ def record_many(session: Session, facts: Sequence[Fact]) -> None:
     stored: dict[int, list[Fact]] = {}
     for _id, pk, data in _FACTS.execute(session, dialect, [(pk,) for pk in sorted(pks.values())]):
         stored.setdefault(pk, []).append(Fact.from_dict(data))
-    session.execute(_WRITE, [{"pk": pk, **{f"new_{k}": v for k, v in _columns(fold(group)).items()}}
+    names = {pk: object_id for (object_id, _kind), pk in pks.items()}
+    session.execute(_WRITE, [{"pk": pk, **{f"new_{k}": v for k, v in _columns(fold(group), names[pk]).items()}}
                              for pk, group in sorted(stored.items())])  # fmt: skip
     for pk in stored:  # rows this session already loaded (e.g. by ``record``) must not go stale
         loaded = session.identity_map.get(identity_key(LedgerObject, pk))
@@ -86,17 +94,83 @@ def record_many(session: Session, facts: Sequence[Fact]) -> None:
             session.expire(loaded)
 
 
+def resolve(session: Session, facts: Sequence[Fact]) -> list[Fact]:
+    """Facts named by an object's ``aka`` redirected to the object itself, and the akas recorded.
+
+    A Kobana boleto is ``kobana:<id>``; an event that names it only by uid gives ``kobana:<uid>``.
+    Events naming both carry ``aka=kobana:<uid>``. So, in whatever order they arrive:
+
+    - a fact whose object id is a known aka (recorded on a row, or carried by a fact of this
+      batch) goes to that object;
+    - a fact carrying an aka records it on its object, and an object already created under that
+      aka (its uid-only events came first) is merged into it: its facts move, its row goes.
+
+    One more statement per batch when it holds a boleto; none otherwise.
+    """
+    named = [f for f in facts if f.aka]
+    if not named and not any(f.kind in ALIASED_KINDS for f in facts):
+        return list(facts)
+    owner = {(f.aka, f.kind): f.object_id for f in named if f.aka}
+    wanted = {(f.object_id, f.kind): f.aka for f in named if f.aka}
+    candidates = {f.object_id for f in facts if not f.aka and f.kind in ALIASED_KINDS} - {o for o, _k in owner}
+    names = sorted({o for o, _k in wanted} | set(wanted.values()))
+    # One lookup per batch: rows named by these facts' akas, and rows whose aka a fact names.
+    rows = session.execute(
+        select(LedgerObject.object_id, LedgerObject.kind, LedgerObject.aka).where(
+            or_(LedgerObject.object_id.in_(names), LedgerObject.aka.in_(sorted(candidates)))
+        )
+    )
+    known: dict[tuple[str, str], str | None] = {}
+    for object_id, kind, aka in rows:
+        known[(object_id, kind)] = aka
+        if aka in candidates:
+            owner.setdefault((aka, kind), object_id)
+    resolved = [
+        dataclasses.replace(f, object_id=owner[(f.object_id, f.kind)]) if (f.object_id, f.kind) in owner else f
+        for f in facts
+    ]
+    for (object_id, kind), aka in sorted(wanted.items()):
+        exists = (object_id, kind) in known  # a new row gets its aka when it is created
+        if (exists and known[(object_id, kind)] != aka) or (aka, kind) in known:
+            _adopt(session, object_id, kind, aka)
+    return resolved
+
+
+#: Kinds whose objects may be named by an ``aka`` (only Kobana boletos today).
+ALIASED_KINDS = frozenset({"boleto"})
+
+
+def _adopt(session: Session, object_id: str, kind: str, aka: str) -> None:
+    """Record ``aka`` on ``object_id``'s row (created if missing) and merge a row named ``aka`` into it."""
+    row = _locked_row(session, object_id, kind, aka.split(":", 1)[0], aka)
+    if row.aka != aka:
+        row.aka = aka
+    stray = session.scalar(select(LedgerObject).where(LedgerObject.object_id == aka, LedgerObject.kind == kind)
+                           .with_for_update())  # fmt: skip
+    if stray is not None and stray.id != row.id:
+        session.execute(update(LedgerFact).where(LedgerFact.object_pk == stray.id).values(object_pk=row.id))
+        session.expunge(stray)
+        session.execute(delete(LedgerObject).where(LedgerObject.id == stray.id))
+        refold(session, row)
+    session.flush()
+
+
 def refold(session: Session, row: LedgerObject) -> ObjectState:
     stored = session.scalars(select(LedgerFact.fact).where(LedgerFact.object_pk == row.id)).all()
     state = fold(Fact.from_dict(f) for f in stored)
-    for name, value in _columns(state).items():
+    for name, value in _columns(state, row.object_id).items():
         setattr(row, name, value)
     session.flush()
     return state
 
 
-def _columns(state: ObjectState) -> dict[str, Any]:
-    """The object row's columns for a folded state (money as integer centavos, times in UTC)."""
+def _columns(state: ObjectState, object_id: str) -> dict[str, Any]:
+    """The object row's columns for a folded state (money as integer centavos, times in UTC).
+
+    The state is named after the row: facts that arrived under the object's ``aka`` keep that
+    name in their JSON (``resolve`` moves them without rewriting them).
+    """
+    state.object_id = object_id
     return {
         "status": state.status[:40] if state.status else None,
         "expected_cents": to_cents(state.expected),
@@ -154,24 +228,24 @@ def _utc(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC) if moment else None
 
 
-def _locked_row(session: Session, fact: Fact) -> LedgerObject:
+def _locked_row(session: Session, object_id: str, kind: str, provider: str, aka: str | None = None) -> LedgerObject:
     """The object's row, created if missing (race-free), locked for the rest of the transaction."""
-    values = {"object_id": fact.object_id, "kind": fact.kind, "provider": fact.provider, "expected_cents": 0,
-              "settled_cents": 0, "state": {}}  # fmt: skip
+    values = {"object_id": object_id, "kind": kind, "provider": provider, "expected_cents": 0,
+              "settled_cents": 0, "state": {}, "aka": aka}  # fmt: skip
     dialect = session.get_bind().dialect.name
     if dialect in ("postgresql", "sqlite"):
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         session.execute(insert(LedgerObject).values(**values).on_conflict_do_nothing())
-    elif session.scalar(_by_key(fact)) is None:
+    elif session.scalar(_by_key(object_id, kind)) is None:
         session.add(LedgerObject(**values))
         session.flush()
-    row = session.scalar(_by_key(fact).with_for_update())
+    row = session.scalar(_by_key(object_id, kind).with_for_update())
     assert row is not None  # noqa: S101 - just inserted or already there
     return row
 
 
-def _by_key(fact: Fact) -> Select[LedgerObject]:
-    return select(LedgerObject).where(LedgerObject.object_id == fact.object_id, LedgerObject.kind == fact.kind)
+def _by_key(object_id: str, kind: str) -> Select[LedgerObject]:
+    return select(LedgerObject).where(LedgerObject.object_id == object_id, LedgerObject.kind == kind)
 
 
 def states(session: Session, provider: str | None = None) -> list[ObjectState]:

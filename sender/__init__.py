@@ -11,6 +11,7 @@ Amounts are never turned into floats on the way: numbers are copied from the tem
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -26,6 +27,8 @@ from config import Secrets, Settings
 from providers import celcoin, kobana, transfeera
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: Namespace of ``--as-is`` Kobana delivery ids (uuid5 of the body's SHA-256).
+_AS_IS = uuid.UUID("5b0f0c1e-3f6a-4c1b-9d7e-2a4b6c8d0e1f")
 
 
 class SendError(Exception):
@@ -54,8 +57,9 @@ class ProviderSender(Protocol):
     def freshen(self, data: Any, event: str) -> Any:
         """A copy of the body with new identifiers, so the service sees a new event."""
 
-    def headers(self, raw: bytes, event: str, settings: Settings, now: float) -> dict[str, str]:
-        """Authentication (and delivery headers) exactly as the provider sends them."""
+    def headers(self, raw: bytes, event: str, settings: Settings, now: float, fresh: bool) -> dict[str, str]:
+        """Authentication (and delivery headers) exactly as the provider sends them; not ``fresh``,
+        a repeat of the same body must be the same notification (a duplicate)."""
 
 
 #: Senders by provider name, registered with ``@register``.
@@ -69,7 +73,11 @@ def register(cls: type[Any]) -> type[Any]:
 
 @register
 class KobanaSender:
-    """Kobana identifies a notification by ``X-Kobana-Delivery-Id``; the body stays as documented."""
+    """Kobana identifies a notification by ``X-Kobana-Delivery-Id``; the body stays as documented.
+
+    A fresh send gets a new delivery id (a new notification); ``--as-is`` derives it from the
+    bytes, as a Kobana resend keeps it, so sending the same body again is a duplicate.
+    """
 
     name = kobana.NAME
 
@@ -79,10 +87,11 @@ class KobanaSender:
     def freshen(self, data: Any, event: str) -> Any:
         return data
 
-    def headers(self, raw: bytes, event: str, settings: Settings, now: float) -> dict[str, str]:
+    def headers(self, raw: bytes, event: str, settings: Settings, now: float, fresh: bool) -> dict[str, str]:
         secrets = _required(settings.kobana_secrets, "KOBANA_WEBHOOK_SECRET")
+        delivery = uuid.uuid4() if fresh else uuid.uuid5(_AS_IS, hashlib.sha256(raw).hexdigest())
         return {
-            "X-Kobana-Delivery-Id": str(uuid.uuid4()),
+            "X-Kobana-Delivery-Id": str(delivery),
             "X-Kobana-Event": event,
             "X-Kobana-Environment": "sandbox",
             **kobana.sign(raw, secrets, now),
@@ -103,7 +112,7 @@ class TransfeeraSender:
             data = {**data, "id": str(uuid.uuid4())}
         return data
 
-    def headers(self, raw: bytes, event: str, settings: Settings, now: float) -> dict[str, str]:
+    def headers(self, raw: bytes, event: str, settings: Settings, now: float, fresh: bool) -> dict[str, str]:
         return transfeera.sign(raw, _required(settings.transfeera_secrets, "TRANSFEERA_WEBHOOK_SECRET"), now)
 
 
@@ -124,7 +133,7 @@ class CelcoinSender:
             return {**data, "body": _renew_first_id(inner)}
         return _renew_first_id(data)
 
-    def headers(self, raw: bytes, event: str, settings: Settings, now: float) -> dict[str, str]:
+    def headers(self, raw: bytes, event: str, settings: Settings, now: float, fresh: bool) -> dict[str, str]:
         if settings.celcoin is None:
             raise SendError("CELCOIN_WEBHOOK_USERNAME/CELCOIN_WEBHOOK_PASSWORD are not set")
         return celcoin.sign(raw, settings.celcoin, now)
@@ -174,7 +183,7 @@ def prepare(
     body = template(provider, event) if raw is None else raw
     if fresh:
         body = compact(spec.freshen(loads(body), event))
-    headers = {"Content-Type": "application/json", **spec.headers(body, event, settings, now or time.time())}
+    headers = {"Content-Type": "application/json", **spec.headers(body, event, settings, now or time.time(), fresh)}
     return Prepared(spec.path(event), body, headers)
 
 

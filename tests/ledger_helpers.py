@@ -8,10 +8,17 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import sqlalchemy as sa
+
+import db
 import providers
+from db.models import RECEIVED, EventRecord
+from handlers.ledger import keep_ledger, keep_ledger_many
 from ledger.facts import Fact, Source, facts_from
 from ledger.fold import ObjectState, fold
+from ledger.models import LedgerObject
 from tests.helpers import SAMPLES
+from workers.event import Event
 
 
 def body(provider: str, name: str, **changes: Any) -> dict[str, Any]:
@@ -48,3 +55,50 @@ def fold_all(deliveries: list[tuple[str, dict[str, Any], str]]) -> dict[str, Obj
         for fact in facts(provider, data, key):
             grouped[(fact.object_id, fact.kind)].append(fact)
     return {object_id: fold(group) for (object_id, _), group in grouped.items()}
+
+
+def store_event(session, provider: str, data: dict, key: str) -> Event:
+    """Store an event the way the worker does and return what a handler receives."""
+    headers = {"X-Kobana-Delivery-Id": key} if provider == "kobana" else {}
+    described = providers.describe(providers.PROVIDERS[provider], headers, raw(data), "application/json", None)
+    now = datetime.now(UTC)
+    row = EventRecord(provider=provider, event_code=described.event_code, original_code=described.original_code,
+                      idempotency_key=described.idempotency_key, status=RECEIVED, occurred_at=described.occurred_at,
+                      received_at=now, stored_at=now, raw=raw(data), content_type="application/json",
+                      attempts=0)  # fmt: skip
+    session.add(row)
+    session.flush()
+    return Event(row.id, provider, described.event_code, described.original_code, described.idempotency_key,
+                 described.occurred_at, now, described.payload, raw(data))  # fmt: skip
+
+
+def deliver(engine, *items, settings=None):
+    """Each (provider, body, key) in its own transaction, as the worker runs handlers."""
+    sessions = db.session_factory(engine)
+    events = []
+    for provider, data, key in items:
+        with sessions.begin() as session:
+            if settings is not None:
+                session.info["settings"] = settings
+            event = store_event(session, provider, data, key)
+            keep_ledger(event, session)
+            events.append(event)
+    return events
+
+
+def deliver_batch(engine, *items, settings=None):
+    """All (provider, body, key) stored and handed to the ledger's batch form in one transaction,
+    as a worker's drain does."""
+    sessions = db.session_factory(engine)
+    with sessions.begin() as session:
+        if settings is not None:
+            session.info["settings"] = settings
+        events = [store_event(session, provider, data, key) for provider, data, key in items]
+        keep_ledger_many(events, session)
+    return events
+
+
+def ledger_objects(engine):
+    """Every ledger row by object id, read in a fresh session."""
+    with db.session_factory(engine)() as session:
+        return {row.object_id: row for row in session.scalars(sa.select(LedgerObject))}

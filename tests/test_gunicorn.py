@@ -167,3 +167,23 @@ def test_every_line_gunicorn_writes_is_json_with_event_context_and_no_secret(ser
         assert secret not in text
     for document in ("311.422.058-90", "31142205890", "05.813.794/0001-26", "05813794000126"):
         assert document not in text
+
+
+def test_webhooks_send_as_is_repeats_a_kobana_notification_as_a_duplicate(service: Service, settings):
+    """--as-is sends the same bytes with the same X-Kobana-Delivery-Id, as Kobana's resend does:
+    the second is the same event (duplicate, same id), as the option's help promises."""
+    result = _send(settings, service, "kobana", "bank_billet.paid", "--as-is", "--count", "2")
+    lines = [line for line in result.output.splitlines() if line.startswith("kobana bank_billet.paid -> 200 ")]
+    assert len(lines) == 2, result.output
+    assert '"status":"duplicate"' in lines[1]
+    assert (
+        json.loads(lines[0].split(" -> 200 ")[1].rsplit(" in ", 1)[0])["id"]
+        == json.loads(lines[1].split(" -> 200 ")[1].rsplit(" in ", 1)[0])["id"]
+    )
+
+
+def test_the_serving_process_announces_its_providers_once(service: Service):
+    """provider.enabled / provider.disabled are the server's start-up lines (gunicorn's master),
+    not something every flask command repeats."""
+    events = [line["event"] for line in service.log_lines() if line["event"].startswith("provider.")]
+    assert events.count("provider.enabled") == 3

@@ -25,9 +25,9 @@ def _report():
 
 
 def test_json_has_exactly_the_documented_keys_and_string_amounts():
-    """{"from","to","totals":[...],"discrepancies":[...]} with amounts like "349.90"."""
+    """{"from","to","totals":[...],"discrepancies":[...],"daily":[...]} with amounts like "349.90"."""
     data = json.loads(to_json(_report()))
-    assert list(data) == ["from", "to", "totals", "discrepancies"]
+    assert list(data) == ["from", "to", "totals", "discrepancies", "daily"]
     assert data["totals"] == [
         {"provider": "kobana", "kind": "boleto", "count": 1, "expected": "349.90", "settled": "300.00"}
     ]
@@ -44,7 +44,21 @@ def test_csv_defaults_to_semicolons_and_decimal_commas_for_brazilian_spreadsheet
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=";"))
     assert rows[0] == ["from", "to", "provider", "kind", "direction", "count", "expected", "settled"]
     assert rows[1][-2:] == ["349,90", "300,00"]
-    assert ["kobana", "boleto", "kobana:84512377", "underpaid", "349,90", "300,00", "-49,90"] == rows[-1][:7]
+    assert ["kobana", "boleto", "kobana:84512377", "underpaid", "349,90", "300,00", "-49,90"] in [r[:7] for r in rows]
+
+
+def test_fees_and_net_credited_amounts_per_day_in_every_format():
+    """Kobana's bank_rate 2.50 and credit_at 2026-06-17 on the payment: paid 300.00, fee 2.50, net 297.50
+    that day; CSV adds the block at the end, so the existing blocks keep their columns."""
+    report = _report()
+    assert json.loads(to_json(report))["daily"] == [
+        {"day": "2026-06-17", "provider": "kobana", "payments": 1, "paid": "300.00", "fees": "2.50", "net": "297.50"}
+    ]
+    rows = list(csv.reader(io.StringIO(to_csv(report).lstrip("\ufeff")), delimiter=";"))
+    assert rows[-2:] == [["day", "provider", "payments", "paid", "fees", "net_credited"],
+                         ["2026-06-17", "kobana", "1", "300,00", "2,50", "297,50"]]  # fmt: skip
+    table = to_table(report)
+    assert "CREDITS PER DAY" in table and "R$ 297,50" in table and "R$ 2,50" in table
 
 
 def test_csv_intl_style_uses_commas_and_decimal_points():

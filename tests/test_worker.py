@@ -202,27 +202,34 @@ def test_retries_exhausted_leave_the_event_failed_and_the_job_dead_lettered(
     assert len(FailedJobRegistry(queue=events_queue)) == 1
 
 
-def test_an_unreachable_database_retries_the_job_and_marks_nothing(settings, redis_conn, effects, registry, engine):
-    """With the database down the job fails into RQ's retry and dead letter; nothing is marked, nothing lost."""
+def test_an_unreachable_database_leaves_the_event_waiting_and_marks_nothing(
+    settings, redis_conn, effects, registry, engine, monkeypatch
+):
+    """With the database down the event waits in the inbox: no retry spent, no dead letter, nothing
+    marked; once the database is back it is processed once (tests/test_database_outage.py)."""
     from rq import SimpleWorker
+
+    from workers import stream
+    from workers.queue import drain_if_waiting
 
     _recorder(registry, "kobana", "bank_billet.paid")
     _retrying_deliver(settings, max=1).kobana(sample("kobana", "bank_billet.paid.json"))
     closed_port = "postgresql+psycopg://postgres@127.0.0.1:9/nowhere"  # discard port: connection refused
+    monkeypatch.setattr(jobs, "reclaim_after_ms", lambda settings: 0)
     jobs.configure(settings.replace(database_url=closed_port))
     try:
         SimpleWorker(list(queues(redis_conn)), connection=redis_conn, serializer="json").work(burst=True)
         events_queue = queues(redis_conn)[0]
-        failed = FailedJobRegistry(queue=events_queue)
-        assert len(failed) == 1 and _rows(engine) == []
-        jobs.configure(settings)  # the database is back: the dead letter is requeued and processed
-        failed.requeue(*failed.get_job_ids())
+        assert len(FailedJobRegistry(queue=events_queue)) == 0 and _rows(engine) == []
+        assert redis_conn.xlen(stream.INBOX) == 1
+        jobs.configure(settings)  # the database is back: the next drain takes the waiting event
+        drain_if_waiting(redis_conn, settings)
         SimpleWorker(list(queues(redis_conn)), connection=redis_conn, serializer="json").work(burst=True)
     finally:
         jobs._runtime.engine.dispose()  # type: ignore[union-attr]
         jobs._runtime = None
     [row] = _rows(engine)
-    assert row.status == "processed" and len(effects()) == 1
+    assert (row.status, row.attempts) == ("processed", 1) and len(effects()) == 1
 
 
 def test_a_quarantined_body_is_stored_with_its_validation_errors(deliver, work, engine, effects, registry):

@@ -14,6 +14,8 @@ event is re-run within about 75 s plus its first retry interval, and once (the i
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import sys
 from typing import Any
@@ -25,7 +27,7 @@ from rq.job import Job
 from rq.worker import HerokuWorker
 
 from config import ConfigError, Settings
-from ops import metrics, sentry
+from ops import metrics, preflight, sentry
 from ops.logconfig import configure_logging
 from workers import jobs, stream, sync
 from workers.alerts import runner as alerts
@@ -88,13 +90,34 @@ def build_worker(settings: Settings, connection: Any) -> SimpleWorker | HerokuWo
     return worker
 
 
-def main() -> int:
+class QuietMaintenance(logging.Filter):
+    """RQ logs "cleaning registries" and "cleaning group registries" at INFO on every maintenance
+    (every 15 s here, idle or not): kept only when ``LOG_LEVEL=DEBUG``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "cleaning" in record.msg and "registries" in record.msg:
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def _arguments(argv: list[str]) -> None:
+    argparse.ArgumentParser(
+        prog="python -m workers",
+        description="Run one RQ worker for the events queue (drains the inbox stream into the database "
+        "and runs the handlers). Configured by the environment, as the web is: README, Configuration.",
+    ).parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    _arguments(argv or [])  # other modules call main() with their own sys.argv: not ours to read
     try:
         settings = Settings.from_env(os.environ)
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
+        preflight.check_redis(settings)
+        preflight.check_database(settings, migrated=True)
+    except (ConfigError, preflight.StartupError) as exc:
+        preflight.fail("python -m workers", exc)
     configure_logging(settings)
+    logging.getLogger("rq.worker").addFilter(QuietMaintenance())
     if settings.worker_class == "simple":
         jobs.configure(settings)  # one engine for every job; a forking worker builds it per horse
     sentry.init(settings, "worker")
@@ -110,4 +133,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -82,7 +82,10 @@ def process_event(data: dict[str, Any]) -> str:
         envelope, payload = validated(envelope)
         rt = runtime()
         outcome = inbox.process(rt.engine, envelope, payload, final_attempt=final_attempt, settings=rt.settings)
-    except Exception:
+    except Exception as exc:
+        if database_unavailable(exc):  # not the event's fault: back to the inbox, no retry spent
+            _back_to_inbox(job, envelope, exc)
+            return "deferred"
         seconds = time.perf_counter() - started
         metrics.event_failed(envelope.provider, envelope.event_code, final_attempt=final_attempt, seconds=seconds)
         raise
@@ -126,7 +129,11 @@ def drain_inbox() -> dict[str, int]:
         return {"taken": len(taken), "processed": 0, "handed_over": 0}
     started = time.perf_counter()
     items = [validated(entry.envelope) for entry in entries]
-    outcomes, handed_over = _store_and_dispatch(rt, connection, items)
+    try:
+        outcomes, handed_over = _store_and_dispatch(rt, connection, items)
+    except DatabaseUnavailable as exc:  # the entries stay pending: a later drain claims them
+        log.warning("drain.database_unavailable", events=len(entries), error=inbox.error_text(exc.cause))
+        return {"taken": len(taken), "processed": 0, "handed_over": 0, "deferred": len(entries)}
     stream.ack(connection, [entry.id for entry in entries])
     seconds = (time.perf_counter() - started) / len(items)
     _pace.observe(seconds)
@@ -181,14 +188,17 @@ def _store_and_dispatch(
 
     A handler failure is that event's attempt: it is recorded, the event continues as a
     one-event job after its first retry interval (the retries it has left, then the dead
-    letter), and the rest of the batch runs again without it. Any other failure (the database,
-    a deadlock) counts no attempt: each event of the batch gets its own job at once.
+    letter), and the rest of the batch runs again without it. Any other failure (a deadlock, a
+    bug) counts no attempt: each event of the batch gets its own job at once. The database being
+    unreachable is nobody's attempt either, and no job would do better: ``DatabaseUnavailable``.
     """
     pending, handed_over, use_many = list(items), 0, True
     for _ in range(MAX_ISOLATED_FAILURES + 2):
         try:
-            outcomes = inbox.process_batch(rt.engine, pending, settings=rt.settings, use_many=use_many)
+            outcomes = _process_batch(rt, pending, use_many)
             return list(zip((e for e, _ in pending), outcomes, strict=True)), handed_over
+        except DatabaseUnavailable:
+            raise
         except inbox.BatchFormFailed as exc:
             log.info("drain.batch_form_failed", events=len(pending), error=inbox.error_text(exc))
             use_many = False  # again, one call per event, to find the event that fails
@@ -204,6 +214,56 @@ def _store_and_dispatch(
     for envelope, _payload in pending:
         queue.enqueue_single(events, envelope, rt.settings)
     return [], handed_over + len(pending)
+
+
+# -- the database being down is never an event's attempt (issue 15) -----------------------------
+
+
+class DatabaseUnavailable(Exception):
+    """The database could not be reached; the events that needed it wait in the inbox."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps: a handler's failure chains its cause) is the database
+    being unreachable, a connection lost or refused, rather than anything the event did.
+
+    SQLAlchemy raises ``OperationalError`` for those (server down, connection refused or reset,
+    SQLite unable to open or locked) and marks a dropped connection ``connection_invalidated``.
+    """
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OperationalError | InterfaceError):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _process_batch(rt: Runtime, pending: list[tuple[Envelope, dict[str, Any] | None]], use_many: bool) -> list[Any]:
+    try:
+        return inbox.process_batch(rt.engine, pending, settings=rt.settings, use_many=use_many)
+    except Exception as exc:
+        if database_unavailable(exc):
+            raise DatabaseUnavailable(exc) from exc
+        raise
+
+
+def _back_to_inbox(job: Any, envelope: Envelope, exc: BaseException) -> None:
+    """A one-event job that met a database outage puts its event back in the inbox stream and
+    ends: no retry is spent, and a drain stores it once the database answers (the inbox's unique
+    key makes the extra entry harmless if the event was stored after all)."""
+    connection = job.connection if job is not None else queue.connect(runtime().settings)
+    stream.put_back(connection, envelope)
+    log.warning("event.deferred_database_unavailable", error=inbox.error_text(exc))
 
 
 def _retry_later(rt: Runtime, connection: Any, envelope: Envelope, failure: inbox.HandlerFailed) -> None:

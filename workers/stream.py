@@ -69,6 +69,13 @@ def append(connection: redis.Redis, envelope: Envelope) -> int:
     return int(script(keys=keys, args=[meta, envelope.raw, FENCE_TTL, DOORBELL_TTL]))
 
 
+def put_back(connection: redis.Redis, envelope: Envelope) -> None:
+    """Append an event the workers already took back to the inbox, without the door's fence (an
+    event a worker could not store because the database was down; ``workers.jobs``)."""
+    meta = json.dumps(envelope.to_meta(), separators=(",", ":"))
+    connection.xadd(INBOX, {"e": meta, "raw": envelope.raw})
+
+
 #: The append script, registered once per client, as rq keeps its scripts; redis-py runs it with
 #: EVALSHA and loads it on the server when missing. Weak keys: a dropped client is forgotten.
 _APPEND_SCRIPTS: weakref.WeakKeyDictionary[redis.Redis, Script] = weakref.WeakKeyDictionary()

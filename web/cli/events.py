@@ -24,8 +24,11 @@ import db
 from db import utc
 from db.models import FAILED, QUARANTINED, STATUSES, EventRecord
 from ops.logconfig import mask_text, mask_value
+from providers import PROVIDERS
 
 events_cli = AppGroup("events", help="Inspect and replay the event log.")
+#: ``--provider`` accepts these (any case); an unknown name is refused naming it (exit 2), never "(no events)".
+PROVIDER_NAMES = tuple(sorted(PROVIDERS))
 
 _SUMMARY_FIELDS = (
     "id",
@@ -136,7 +139,7 @@ def _dump(value: Any) -> None:
 
 
 @events_cli.command("list")
-@click.option("--provider", help="kobana, celcoin or transfeera")
+@click.option("--provider", type=click.Choice(PROVIDER_NAMES, case_sensitive=False), help="Only this provider.")
 @click.option("--status", type=click.Choice(STATUSES))
 @click.option("--code", help="event code, canonical or original; 'prefix.*' matches a family")
 @click.option("--since", help="received at or after: ISO 8601 or an age (30m, 2h, 7d)")
@@ -162,10 +165,31 @@ def list_events(
         query = query.where(EventRecord.received_at >= parse_since(since))
     with _sessions() as sessions, sessions() as session:
         rows = [summary(row) for row in session.scalars(query)]
+        if status == FAILED:  # dead letters the event log could not record: RQ's and the inbox's
+            logged = {(p, k) for p, k in session.execute(select(EventRecord.provider, EventRecord.idempotency_key)
+                                                         .where(EventRecord.status == FAILED))}  # fmt: skip
+            rows += [letter.summary() for letter in _outside_letters(logged, provider)][: max(0, limit - len(rows))]
     if fmt == "json":
         _dump(rows)
         return
     _table(rows)
+
+
+def _outside_letters(logged: set[tuple[str, str]], provider: str | None) -> list[Any]:
+    """``workers.dead_letters`` outside the event log; Redis unreachable is said, not fatal: the
+    event log's own failed rows are still worth listing."""
+    import redis
+
+    from workers import dead_letters
+    from workers.queue import connect
+
+    try:
+        letters = dead_letters.outside_event_log(connect(current_app.extensions["settings"]), logged)
+    except redis.RedisError as exc:
+        click.echo(f"warning: dead letters kept in Redis not listed: REDIS_URL unreachable ({type(exc).__name__})",
+                   err=True)  # fmt: skip
+        return []
+    return [d for d in letters if provider is None or (d.envelope is not None and d.envelope.provider == provider)]
 
 
 def _table(rows: list[dict[str, Any]]) -> None:
@@ -195,7 +219,8 @@ def show_event(event_id: int, reveal: bool) -> None:
 @events_cli.command("replay")
 @click.argument("event_ids", nargs=-1, type=int)
 @click.option("--status", type=click.Choice([FAILED, QUARANTINED]), help="replay every event with this status")
-@click.option("--provider", help="with --status: only this provider")
+@click.option("--provider", type=click.Choice(PROVIDER_NAMES, case_sensitive=False),
+              help="with --status: only this provider")  # fmt: skip
 @click.option("--force", is_flag=True, help="also re-run handlers of processed/ignored events")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def replay_events(event_ids: tuple[int, ...], status: str | None, provider: str | None, force: bool, fmt: str) -> None:
@@ -215,17 +240,35 @@ def replay_events(event_ids: tuple[int, ...], status: str | None, provider: str 
             with sessions() as session:
                 ids = list(session.scalars(query))
         results = [replay.replay(sessions, event_id, force=force) for event_id in ids]
+        outside = _replay_outside(sessions, provider) if status == FAILED else []
     _forget_dead_letters([r.job_id for r in results if r.job_id and r.result in ("processed", "ignored", "duplicate")])
     if fmt == "json":
-        _dump([r.to_dict() for r in results])
+        _dump([r.to_dict() for r in results] + outside)
     else:
         for r in results:
             extra = f" ({', '.join(r.handlers)})" if r.handlers else (f": {r.detail}" if r.detail else "")
             click.echo(f"event {r.log_id}: {r.result}{extra}")
-        if not results:
+        for item in outside:
+            click.echo(f"dead letter {item['id']}: {item['result']} (the worker stores and dispatches it)")
+        if not results and not outside:
             click.echo("(nothing to replay)")
-    if any(r.result not in ("processed", "ignored", "duplicate") for r in results):
+    if any(r.result not in ("processed", "ignored", "duplicate") for r in results) or any(
+        item["result"] != "requeued" for item in outside
+    ):
         sys.exit(1)
+
+
+def _replay_outside(sessions: sessionmaker[Session], provider: str | None) -> list[dict[str, Any]]:
+    """Dead letters outside the event log go back to the inbox stream (``workers.dead_letters``)."""
+    from workers import dead_letters
+    from workers.queue import connect
+
+    with sessions() as session:
+        logged = {(p, k) for p, k in session.execute(select(EventRecord.provider, EventRecord.idempotency_key)
+                                                     .where(EventRecord.status == FAILED))}  # fmt: skip
+    connection = connect(current_app.extensions["settings"])
+    return [{"id": letter.id, "result": dead_letters.replay(connection, letter)}
+            for letter in _outside_letters(logged, provider)]  # fmt: skip
 
 
 def _forget_dead_letters(job_ids: list[str]) -> None:

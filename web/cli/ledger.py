@@ -13,12 +13,11 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import with_appcontext
-from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
 import db
 from config import Settings, dev_credentials
-from ledger import render, store
+from ledger import render, show, store
 from ledger.money import from_cents
 from ledger.reconcile import build_report
 from ledger.vocab import KINDS
@@ -28,14 +27,13 @@ PROVIDER_NAMES = ("kobana", "celcoin", "transfeera")
 
 @contextmanager
 def _session() -> Iterator[Session]:
+    """A session for one command; a database that is missing or unmigrated is reported in one
+    line by the CLI group (app.py), like every entry point's (ops/preflight.py)."""
     settings: Settings = current_app.extensions["settings"]
     engine = db.engine_from(settings)
     try:
         with db.session_factory(engine)() as session:
             yield session
-    except (OperationalError, ProgrammingError) as exc:
-        raise click.ClickException(f"cannot read the ledger ({type(exc).__name__}); has the service run once "
-                                   "(python serve.py applies the migrations)?") from None  # fmt: skip
     finally:
         engine.dispose()
 
@@ -114,7 +112,7 @@ def demo_command(url: str, month: str | None, seed: int, duplicates: float) -> N
     for outcome, count in sorted(outcomes.items()):
         click.echo(f"  {count:5d}  {outcome}")
     last_day = generated.end.date() - timedelta(days=1)
-    click.echo(f"then: flask reconcile report --from {generated.start.date()} --to {last_day}")
+    click.echo(f"then: .venv/bin/flask --app wsgi reconcile report --from {generated.start.date()} --to {last_day}")
 
 
 @click.group("ledger", help="Look at money objects in the ledger.")
@@ -122,16 +120,17 @@ def ledger() -> None:
     pass
 
 
-@ledger.command("show")
+@ledger.command("show", short_help="State and event history of one money object.")
 @click.argument("object_id")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @with_appcontext
 def show_command(object_id: str, fmt: str) -> None:
-    """State and event history of one object, e.g. ``kobana:84512377``."""
+    """State and event history of one money object, OBJECT_ID as `ledger list` shows it
+    (kobana:84512377, transfeera:60040, celcoin:7d89772a-...)."""
     with _session() as session:
         rows = store.find(session, object_id)
         if not rows:
-            raise click.ClickException(f"no object {object_id!r} in the ledger")
+            raise click.ClickException(f"no object {object_id!r} in the ledger (see: ledger list)")
         found: list[dict[str, Any]] = [{"state": row.state, "events": [
             {"event_id": f.event_id, "at": f.fact["at"], "code": f.code, "status": f.fact.get("status"),
              "amount": f.fact.get("amount"), "payments": f.fact.get("payments") or []}
@@ -140,36 +139,27 @@ def show_command(object_id: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(found if len(found) > 1 else found[0], indent=2, ensure_ascii=False))
         return
-    for item in found:
-        state = item["state"]
-        click.echo(f"{state['object_id']}  {state['kind']}  status={state['status']}")
-        for name in ("amount", "expected", "settled", "adjustments", "payments", "due_date", "opened_at",
-                     "canceled_at", "refs"):  # fmt: skip
-            if state.get(name) not in (None, {}, []):
-                click.echo(f"  {name:12} {state[name]}")
-        click.echo("  events (provider time order):")
-        for event in item["events"]:
-            paid = " ".join(f"paid {value} ({pid})" for pid, value in event["payments"])
-            click.echo(f"    {event['at']}  #{event['event_id']:<6} {event['code']:<28} "
-                       f"{event['status'] or '':<12} {event['amount'] or '':>10}  {paid}".rstrip())  # fmt: skip
+    click.echo("\n".join(show.text(item["state"], item["events"]) for item in found), nl=False)
 
 
-@ledger.command("list")
-@click.option("--status", help="Only objects in this provider status (e.g. paid, FINALIZADO, PENDING).")
-@click.option("--provider", type=click.Choice(PROVIDER_NAMES))
-@click.option("--kind", type=click.Choice(KINDS))
+@ledger.command("list", short_help="Every money object with its status, expected and settled.")
+@click.option("--status", help="Only objects in this provider status, any case (paid, FINALIZADO, pending...).")
+@click.option("--provider", type=click.Choice(PROVIDER_NAMES, case_sensitive=False))
+@click.option("--kind", type=click.Choice(KINDS, case_sensitive=False))
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @with_appcontext
 def list_command(status: str | None, provider: str | None, kind: str | None, fmt: str) -> None:
-    """Every object with its status, expected and settled amounts."""
-    from sqlalchemy import select
+    """Every money object with its status, expected and settled amounts, oldest first."""
+    from sqlalchemy import func, select
 
     from ledger.models import LedgerObject
 
     query = select(LedgerObject).order_by(LedgerObject.opened_at, LedgerObject.object_id)
-    for column, value in ((LedgerObject.status, status), (LedgerObject.provider, provider), (LedgerObject.kind, kind)):
+    if status:
+        query = query.where(func.lower(LedgerObject.status) == status.strip().lower())
+    for column, value in ((LedgerObject.provider, provider), (LedgerObject.kind, kind)):
         if value:
-            query = query.where(column == value)
+            query = query.where(column == value.lower())
     with _session() as session:
         rows = [{"object_id": r.object_id, "provider": r.provider, "kind": r.kind, "status": r.status,
                  "expected": str(from_cents(r.expected_cents)), "settled": str(from_cents(r.settled_cents)),
@@ -178,6 +168,4 @@ def list_command(status: str | None, provider: str | None, kind: str | None, fmt
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    for r in rows:
-        click.echo(f"{r['object_id']:<48} {r['kind']:<16} {r['status'] or '-':<12} "
-                   f"{r['expected']:>12} {r['settled']:>12}  {r['opened_at'] or ''}")  # fmt: skip
+    click.echo(show.listing(rows), nl=False)
