@@ -27,6 +27,7 @@ _CLI_GROUPS = (
     ("reconcile", "web.cli.ledger:reconcile", "Reconciliation reports over the ledger."),
     ("ledger", "web.cli.ledger:ledger", "Look at money objects in the ledger."),
     ("webhooks", "web.cli.webhooks:webhooks_cli", "Send signed test webhooks, as the providers do."),
+    ("users", "web.cli.users:users_cli", "Console users: create, list, disable, set a password."),
 )
 
 

@@ -15,6 +15,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 
+#: Shortest ``SECRET_KEY`` accepted (characters): 32 random ones are ~190 bits.
+MIN_SECRET_KEY = 32
+
+
 class ConfigError(ValueError):
     """A configuration variable is missing or malformed; the message names it."""
 
@@ -88,6 +92,24 @@ class Settings:
     ready_max_queue_depth: int = 10_000
     sentry_dsn: str | None = field(default=None, repr=False)
     sentry_environment: str | None = None
+    #: Signs the console's session cookies. Required by the web entry points (``require_secret_key``);
+    #: ``serve.py`` generates one under ``var/``. Unset elsewhere (tests, CLI) → a random per-process key.
+    secret_key: str | None = field(default=None, repr=False)
+    #: A console session ends after this many hours without a request.
+    console_session_hours: int = 12
+    #: Proxies in front of the web that set ``X-Forwarded-For``/``-Proto`` (1 on Heroku-like
+    #: routers, the default when ``DYNO`` is set). 0 trusts no such header: a direct client could
+    #: otherwise claim to be 127.0.0.1 (``/metrics``) or HTTPS.
+    proxy_hops: int = 0
+
+    def require_secret_key(self) -> None:
+        """The web's start-up check: a missing or short ``SECRET_KEY`` stops it with one line."""
+        if not self.secret_key:
+            raise ConfigError("SECRET_KEY: required to sign console sessions; set at least 32 random characters")
+        if len(self.secret_key) < MIN_SECRET_KEY:
+            raise ConfigError(
+                f"SECRET_KEY: too short ({len(self.secret_key)} characters); use at least {MIN_SECRET_KEY}"
+            )
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -154,6 +176,9 @@ class Settings:
             ready_max_queue_depth=_int(env, "READY_MAX_QUEUE_DEPTH", 10_000, minimum=1),
             sentry_dsn=_url(env, "SENTRY_DSN", ("https://", "http://")),
             sentry_environment=env.get("SENTRY_ENVIRONMENT"),
+            secret_key=env.get("SECRET_KEY"),
+            console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", 12, minimum=1),
+            proxy_hops=_int(env, "PROXY_HOPS", 1 if "DYNO" in env else 0),
         )
 
 

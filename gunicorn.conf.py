@@ -14,6 +14,7 @@ from config import ConfigError, Settings
 
 try:
     _settings = Settings.from_env(os.environ)
+    _settings.require_secret_key()  # the console signs its sessions with it (wsgi.py checks too)
 except ConfigError as exc:
     raise SystemExit(f"configuration error: {exc}") from None
 

@@ -7,11 +7,13 @@ them return without touching anything; your own handlers beside them still run.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.orm import Session
 
 from handlers.registry import handler
-from ledger import store
-from ledger.facts import Source, facts_from
+from ledger import discrepancies, store
+from ledger.facts import Fact, Source, facts_from
 from ledger.sources.celcoin import KINDS as CELCOIN_ENTITIES
 from workers.event import Event
 
@@ -27,7 +29,9 @@ def keep_ledger(event: Event, session: Session) -> None:
     """Record what ``event`` says about its money objects and refold them."""
     if not enabled(session):
         return
-    store.record(session, facts_from(_source(event)))
+    facts = list(facts_from(_source(event)))
+    store.record(session, facts)
+    _track(session, facts)
 
 
 def keep_ledger_many(events: list[Event], session: Session) -> None:
@@ -38,7 +42,15 @@ def keep_ledger_many(events: list[Event], session: Session) -> None:
     """
     if not events or not enabled(session):
         return
-    store.record_many(session, [fact for event in events for fact in facts_from(_source(event))])
+    facts = [fact for event in events for fact in facts_from(_source(event))]
+    store.record_many(session, facts)
+    _track(session, facts)
+
+
+def _track(session: Session, facts: list[Fact]) -> None:
+    """Open new discrepancies and reopen changed resolved ones (ledger/discrepancies.py), in this transaction."""
+    hours = getattr(_settings(session), "ledger_pending_after_hours", 24)
+    discrepancies.track(session, {(f.object_id, f.kind) for f in facts}, timedelta(hours=hours))
 
 
 keep_ledger.many = keep_ledger_many  # type: ignore[attr-defined]
@@ -63,13 +75,17 @@ def enabled(session: Session) -> bool:
     there, else from the worker's runtime (``workers.jobs.runtime()``), which is configured
     before any job runs a handler.
     """
+    return bool(getattr(_settings(session), "ledger_enabled", True))
+
+
+def _settings(session: Session) -> object:
     settings = session.info.get("settings")
     if settings is None:
         from workers import jobs  # lazy: workers.jobs imports the handlers package
 
         runtime = getattr(jobs, "runtime", None)
         settings = runtime().settings if runtime is not None else None
-    return bool(getattr(settings, "ledger_enabled", True))
+    return settings
 
 
 for _provider, _patterns in PATTERNS.items():

@@ -41,6 +41,8 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 KOBANA_SECRET = "kobana-test-secret-0123456789abcdef"
 TRANSFEERA_SECRET = "transfeera-test-secret-fedcba9876543210"
 CELCOIN_USER, CELCOIN_PASSWORD = "celcoin-user", "s3nh@-Celcoin"
+#: SECRET_KEY of the web processes the suite starts (the console signs its sessions with it).
+SECRET_KEY = "console-test-secret-key-0123456789abcdef"
 _MARKER = "__webhook_receiver_tests__"
 
 
@@ -139,6 +141,7 @@ def settings(redis_conn: redis.Redis, redis_url: str, database_url: str, engine:
         celcoin=CelcoinCreds(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode()),
         var_dir=tmp_path / "var",
         job_retry_max=0,
+        secret_key=SECRET_KEY,
     )
 
 

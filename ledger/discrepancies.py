@@ -1,0 +1,435 @@
+"""The discrepancy workflow: flagged differences become rows people acknowledge, resolve and reopen.
+
+The reconciliation (``ledger.reconcile``) says what is wrong *now*; this module remembers what
+people did about it. One row per (object, kind, type), with a status:
+
+- ``open``: flagged, nobody has looked; ``acknowledged``: someone is on it;
+- ``resolved``: closed with a reason from ``REASONS`` and a note. A resolved discrepancy leaves
+  the open list and the report's open section, and stays in the history.
+
+It is kept current from two places, both Flask-free:
+
+- ``track`` runs in the worker, inside the ledger handler's transaction, for the objects a batch
+  touched: new discrepancies are opened, and a *resolved* one whose object a later event changes
+  (another type, or other amounts) **reopens by itself**, with a system note naming the event.
+- ``refresh`` runs with every report (CLI and console) over all objects, as of now: it also
+  opens the time-based ones (``payout_pending``) and closes, with a system note, open ones the
+  ledger no longer shows (the payer paid the rest).
+
+The console and ``flask reconcile ...`` share ``act`` / ``listing`` / ``to_dict``, so both
+answer the same way and use the same JSON keys.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+
+from db import Base
+from ledger.fold import ObjectState
+from ledger.models import LedgerObject
+from ledger.money import fmt, from_cents, to_cents
+from ledger.reconcile import DEFAULT_PENDING_AFTER, Discrepancy, Report, _Links, build_report, discrepancies_of
+from ledger.vocab import RETURNS
+from providers._common import BRT
+
+_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+OPEN, ACKNOWLEDGED, RESOLVED = "open", "acknowledged", "resolved"
+STATUSES = (OPEN, ACKNOWLEDGED, RESOLVED)
+#: Why a discrepancy was closed: a fixed list, so month-end reports can count them.
+REASONS = (
+    "refunded_to_payer",
+    "charged_difference",
+    "written_off",
+    "matched_manually",
+    "duplicate_refunded",
+    "provider_error",
+    "other",
+)
+#: Who the automatic changes are attributed to in notes and ``resolved_by``.
+SYSTEM = "system"
+
+
+class DiscrepancyRow(Base):
+    __tablename__ = "discrepancies"
+    __table_args__ = (UniqueConstraint("object_id", "kind", "type", name="uq_discrepancies_object_kind_type"),)
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    object_id: Mapped[str] = mapped_column(String(240), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    expected_cents: Mapped[int] = mapped_column(BigInteger)
+    settled_cents: Mapped[int] = mapped_column(BigInteger)
+    last_event_id: Mapped[int | None] = mapped_column(_ID)
+    opened_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    object_opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(254))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(254))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    notes: Mapped[list[DiscrepancyNote]] = relationship(order_by="DiscrepancyNote.id", cascade="all, delete-orphan")
+
+    @property
+    def expected(self) -> Any:
+        return from_cents(self.expected_cents)
+
+    @property
+    def settled(self) -> Any:
+        return from_cents(self.settled_cents)
+
+    @property
+    def difference(self) -> Any:
+        return self.settled - self.expected
+
+
+class DiscrepancyNote(Base):
+    """One line of a discrepancy's history: an action by a person, or an automatic change."""
+
+    __tablename__ = "discrepancy_notes"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
+    discrepancy_id: Mapped[int] = mapped_column(_ID, ForeignKey("discrepancies.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(32))
+    event_id: Mapped[int | None] = mapped_column(_ID)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class WorkflowError(ValueError):
+    """An action that does not apply (unknown id, wrong status, reason not in the list)."""
+
+
+def to_dict(row: DiscrepancyRow) -> dict[str, Any]:
+    """The stable JSON shape (``flask reconcile discrepancies --format json``); keys never change."""
+    return {
+        "id": row.id,
+        "object_id": row.object_id,
+        "provider": row.provider,
+        "kind": row.kind,
+        "type": row.type,
+        "status": row.status,
+        "expected": fmt(row.expected),
+        "settled": fmt(row.settled),
+        "difference": fmt(row.difference),
+        "opened_at": _iso(row.opened_at),
+        "resolved_at": _iso(row.resolved_at),
+        "resolved_by": row.resolved_by,
+        "reason": row.reason,
+        "note": row.note,
+    }
+
+
+# --- the people's actions ----------------------------------------------------------------------
+
+
+def acknowledge(session: Session, discrepancy_id: int, actor: str, now: datetime | None = None) -> DiscrepancyRow:
+    row = _get(session, discrepancy_id)
+    if row.status != OPEN:
+        raise WorkflowError(f"discrepancy {discrepancy_id} is {row.status}; only an open one can be acknowledged")
+    now = now or _now()
+    row.status, row.acknowledged_at, row.acknowledged_by = ACKNOWLEDGED, now, actor
+    _note(row, now, actor, "acknowledged")
+    return row
+
+
+def resolve(
+    session: Session, discrepancy_id: int, actor: str, reason: str, note: str = "", now: datetime | None = None
+) -> DiscrepancyRow:
+    if reason not in REASONS:
+        raise WorkflowError(f"reason must be one of {', '.join(REASONS)}; got {reason!r}")
+    row = _get(session, discrepancy_id)
+    if row.status == RESOLVED:
+        raise WorkflowError(f"discrepancy {discrepancy_id} is already resolved")
+    now = now or _now()
+    row.status, row.resolved_at, row.resolved_by = RESOLVED, now, actor
+    row.reason, row.note = reason, (note or "").strip() or None
+    _note(row, now, actor, "resolved", note=f"{reason}: {row.note}" if row.note else reason)
+    return row
+
+
+def reopen(session: Session, discrepancy_id: int, actor: str, now: datetime | None = None) -> DiscrepancyRow:
+    row = _get(session, discrepancy_id)
+    if row.status != RESOLVED:
+        raise WorkflowError(f"discrepancy {discrepancy_id} is {row.status}; only a resolved one can be reopened")
+    now = now or _now()
+    _reopen(row, now, actor, "reopened", None, None)
+    return row
+
+
+def listing(
+    session: Session,
+    *,
+    status: str | None = OPEN,
+    type: str | None = None,  # noqa: A002 - the documented filter name
+    provider: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> list[DiscrepancyRow]:
+    """Rows by id, filtered; ``date_from``/``date_to`` are Brasília days the object opened on."""
+    query = select(DiscrepancyRow).order_by(DiscrepancyRow.id)
+    if status:
+        query = query.where(DiscrepancyRow.status == status)
+    if type:
+        query = query.where(DiscrepancyRow.type == type)
+    if provider:
+        query = query.where(DiscrepancyRow.provider == provider)
+    if date_from:
+        query = query.where(DiscrepancyRow.object_opened_at >= _brt_midnight(date_from))
+    if date_to:
+        query = query.where(DiscrepancyRow.object_opened_at < _brt_midnight(date_to + timedelta(days=1)))
+    if after_id:
+        query = query.where(DiscrepancyRow.id > after_id)
+    if limit:
+        query = query.limit(limit)
+    return list(session.scalars(query))
+
+
+def of_object(session: Session, object_id: str) -> list[DiscrepancyRow]:
+    return list(session.scalars(select(DiscrepancyRow).where(DiscrepancyRow.object_id == object_id)
+                                .order_by(DiscrepancyRow.id)))  # fmt: skip
+
+
+# --- keeping the rows current ------------------------------------------------------------------
+
+
+def track(
+    session: Session, touched: Iterable[tuple[str, str]], pending_after: timedelta = DEFAULT_PENDING_AFTER
+) -> None:
+    """After the ledger recorded a batch: open new discrepancies of the ``(object_id, kind)`` s it
+    touched, and reopen resolved ones whose object changed. Runs in the handler's transaction.
+
+    Links between objects are followed one step: a return touched brings its payout (found by id
+    or end-to-end id), whose ``payout_returned`` it changes. Nothing is closed here; ``refresh``
+    closes, with the whole ledger in view.
+    """
+    keys = sorted(set(touched))
+    if not keys:
+        return
+    states = _states_where(session, or_(*(_key_clause(o, k) for o, k in keys)))
+    returns = [s for s in states if s.kind in RETURNS]
+    if returns:
+        candidates = _payout_candidates(returns)
+        known = {s.object_id for s in states}
+        states += [
+            s
+            for s in _states_where(
+                session,
+                or_(LedgerObject.object_id.in_(candidates["ids"]), LedgerObject.end_to_end_id.in_(candidates["e2e"])),
+            )
+            if s.object_id not in known
+        ]
+    links = _Links(states)
+    judged = [s for s in states if s.kind not in RETURNS or (s.object_id, s.kind) in set(keys)]
+    found = [d for s in judged for d in discrepancies_of(s, links, _now(), pending_after)]
+    _sync(session, found, {(s.object_id, s.kind): s for s in judged}, close_missing=False)
+
+
+def refresh(
+    session: Session,
+    states: Sequence[ObjectState],
+    as_of: datetime | None = None,
+    pending_after: timedelta = DEFAULT_PENDING_AFTER,
+) -> None:
+    """Bring every row in line with the whole ledger as of ``as_of`` (now): open, reopen, close."""
+    links = _Links(list(states))
+    moment = as_of or _now()
+    found = [d for s in states for d in discrepancies_of(s, links, moment, pending_after)]
+    _sync(session, found, {(s.object_id, s.kind): s for s in states}, close_missing=True)
+
+
+def report(
+    session: Session,
+    date_from: date,
+    date_to: date,
+    *,
+    provider: str | None = None,
+    as_of: datetime | None = None,
+    pending_after: timedelta = DEFAULT_PENDING_AFTER,
+) -> Report:
+    """``flask reconcile report`` and the console's reconciliation: the ledger's report for the
+    period, after ``refresh``, with each discrepancy's workflow status and resolved ones left out.
+
+    The caller commits (the refresh writes the rows it opened or closed).
+    """
+    from ledger import store
+
+    states = store.states(session)
+    refresh(session, states, pending_after=pending_after)
+    built = build_report(states, date_from, date_to, provider=provider, as_of=as_of, pending_after=pending_after)
+    statuses = _statuses(session, built.discrepancies)
+    kept = [
+        replace(d, status=statuses.get((d.object_id, d.kind, d.type), OPEN))
+        for d in built.discrepancies
+        if statuses.get((d.object_id, d.kind, d.type)) != RESOLVED
+    ]
+    return replace(built, discrepancies=kept)
+
+
+def _sync(
+    session: Session,
+    found: list[Discrepancy],
+    states: dict[tuple[str, str], ObjectState],
+    *,
+    close_missing: bool,
+) -> None:
+    if not states:
+        return
+    now = _now()
+    stored: dict[tuple[str, str], list[DiscrepancyRow]] = defaultdict(list)
+    object_ids = sorted({o for o, _k in states})
+    for chunk in _chunks(object_ids, 500):
+        for row in session.scalars(select(DiscrepancyRow).where(DiscrepancyRow.object_id.in_(chunk))):
+            if (row.object_id, row.kind) in states:
+                stored[(row.object_id, row.kind)].append(row)
+    current: dict[tuple[str, str], list[Discrepancy]] = defaultdict(list)
+    for d in found:
+        current[(d.object_id, d.kind)].append(d)
+    for key, state in states.items():
+        rows = {r.type: r for r in stored.get(key, [])}
+        flagged = current.get(key, [])
+        event = _last_event(state)
+        for d in flagged:
+            row = rows.get(d.type)
+            if row is None:
+                row = _changed_type(rows, {f.type for f in flagged})
+            if row is None:
+                row = DiscrepancyRow(object_id=d.object_id, provider=d.provider, kind=d.kind, type=d.type, status=OPEN,
+                                     expected_cents=to_cents(d.expected), settled_cents=to_cents(d.actual),
+                                     last_event_id=event, opened_at=now,
+                                     object_opened_at=_utc(state.opened_at))  # fmt: skip
+                session.add(row)
+                _note(row, now, SYSTEM, "opened", event, _amounts(d.expected, d.actual))
+                rows[d.type] = row
+                continue
+            old_type = row.type
+            changed = row.type != d.type or (row.expected_cents, row.settled_cents) != (
+                to_cents(d.expected),
+                to_cents(d.actual),
+            )
+            if changed and row.status == RESOLVED:
+                what = (
+                    f"changed it from {old_type} to {d.type}"
+                    if old_type != d.type
+                    else f"changed the amounts ({_amounts(row.expected, row.settled)} → "
+                    f"{_amounts(d.expected, d.actual)})"
+                )
+                _reopen(row, now, SYSTEM, "auto_reopened", event, f"event #{event} {what}")
+            row.type, row.expected_cents, row.settled_cents = d.type, to_cents(d.expected), to_cents(d.actual)
+            row.object_opened_at = _utc(state.opened_at)
+            if event is not None:
+                row.last_event_id = event
+            rows.pop(old_type, None)
+            rows[d.type] = row
+        if close_missing:
+            still = {d.type for d in flagged}
+            for row in stored.get(key, []):
+                if row.type not in still and row.status != RESOLVED:
+                    row.status, row.resolved_at, row.resolved_by = RESOLVED, now, SYSTEM
+                    row.reason, row.note = None, "the ledger no longer shows this difference"
+                    _note(row, now, SYSTEM, "cleared", event, f"cleared after event #{event}")
+    session.flush()
+
+
+def _changed_type(rows: dict[str, DiscrepancyRow], flagged_types: set[str]) -> DiscrepancyRow | None:
+    """A resolved row of the object whose type is no longer flagged: the same difference, changed."""
+    for row in rows.values():
+        if row.status == RESOLVED and row.resolved_by != SYSTEM and row.type not in flagged_types:
+            return row
+    return None
+
+
+def _reopen(row: DiscrepancyRow, now: datetime, actor: str, action: str, event: int | None, note: str | None) -> None:
+    row.status, row.resolved_at, row.resolved_by, row.reason = OPEN, None, None, None
+    row.acknowledged_at = row.acknowledged_by = None
+    _note(row, now, actor, action, event, note)
+
+
+def _note(
+    row: DiscrepancyRow, now: datetime, actor: str, action: str, event: int | None = None, note: str | None = None
+) -> None:
+    row.notes.append(DiscrepancyNote(at=now, actor=actor, action=action, event_id=event, note=note))
+
+
+def _statuses(session: Session, found: list[Discrepancy]) -> dict[tuple[str, str, str], str]:
+    out: dict[tuple[str, str, str], str] = {}
+    ids = sorted({d.object_id for d in found})
+    for chunk in _chunks(ids, 500):
+        query = select(DiscrepancyRow.object_id, DiscrepancyRow.kind, DiscrepancyRow.type, DiscrepancyRow.status)
+        for object_id, kind, type_, status in session.execute(query.where(DiscrepancyRow.object_id.in_(chunk))):
+            out[(object_id, kind, type_)] = status
+    return out
+
+
+def _states_where(session: Session, clause: Any) -> list[ObjectState]:
+    return [ObjectState.from_dict(s) for s in session.scalars(select(LedgerObject.state).where(clause)) if s]
+
+
+def _key_clause(object_id: str, kind: str) -> Any:
+    return (LedgerObject.object_id == object_id) & (LedgerObject.kind == kind)
+
+
+def _payout_candidates(returns: list[ObjectState]) -> dict[str, list[str]]:
+    """Object ids and end-to-end ids a return may point at (``ledger.reconcile._Links._payout_for``)."""
+    ids, e2e = set(), set()
+    for r in returns:
+        if "transfer_id" in r.refs:
+            ids.add(f"transfeera:{r.refs['transfer_id']}")
+        if "original_id" in r.refs:
+            ids.add(f"{r.provider}:{r.refs['original_id']}")
+        if "original_end_to_end_id" in r.refs:
+            e2e.add(r.refs["original_end_to_end_id"])
+    return {"ids": sorted(ids), "e2e": sorted(e2e)}
+
+
+def _last_event(state: ObjectState) -> int | None:
+    numbers = [e for e in state.event_ids if isinstance(e, int)]
+    return max(numbers) if numbers else None
+
+
+def _amounts(expected: Any, settled: Any) -> str:
+    return f"expected {fmt(expected)}, settled {fmt(settled)}"
+
+
+def _get(session: Session, discrepancy_id: int) -> DiscrepancyRow:
+    row = session.get(DiscrepancyRow, discrepancy_id, with_for_update=True)
+    if row is None:
+        raise WorkflowError(f"no discrepancy {discrepancy_id}")
+    return row
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _brt_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=BRT).astimezone(UTC)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
