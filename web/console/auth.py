@@ -56,10 +56,17 @@ def init_app(app: Flask, settings: Settings) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "console.login"
     login_manager.session_protection = "basic"
-    app.config["RATELIMIT_STORAGE_URI"] = settings.redis_url or "memory://"
+    app.config["RATELIMIT_STORAGE_URI"] = limiter_storage(settings.redis_url)
     app.config["RATELIMIT_STORAGE_OPTIONS"] = {"socket_connect_timeout": 2, "socket_timeout": 2}
     app.config["RATELIMIT_SWALLOW_ERRORS"] = False
     limiter.init_app(app)
+
+
+def limiter_storage(redis_url: str | None) -> str:
+    """The service's Redis as the ``limits`` library names it (``redis+unix://`` for a socket)."""
+    if not redis_url:
+        return "memory://"
+    return "redis+" + redis_url if redis_url.startswith("unix://") else redis_url
 
 
 @login_manager.user_loader
