@@ -106,6 +106,20 @@ class DiscrepancyNote(Base):
     action: Mapped[str] = mapped_column(String(32))
     event_id: Mapped[int | None] = mapped_column(_ID)
     note: Mapped[str | None] = mapped_column(Text)
+    #: The discrepancy as it stood after this line: its history reads as a table of figures,
+    #: worded by whoever shows it (the console, in the reader's language).
+    type: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(String(32))
+    expected_cents: Mapped[int | None] = mapped_column(BigInteger)
+    settled_cents: Mapped[int | None] = mapped_column(BigInteger)
+
+    @property
+    def expected(self) -> Any:
+        return from_cents(self.expected_cents) if self.expected_cents is not None else None
+
+    @property
+    def settled(self) -> Any:
+        return from_cents(self.settled_cents) if self.settled_cents is not None else None
 
 
 class WorkflowError(ValueError):
@@ -156,7 +170,7 @@ def resolve(
     now = now or _now()
     row.status, row.resolved_at, row.resolved_by = RESOLVED, now, actor
     row.reason, row.note = reason, (note or "").strip() or None
-    _note(row, now, actor, "resolved", note=f"{reason}: {row.note}" if row.note else reason)
+    _note(row, now, actor, "resolved", note=row.note)
     return row
 
 
@@ -313,7 +327,7 @@ def _sync(
                                      last_event_id=event, opened_at=now,
                                      object_opened_at=_utc(state.opened_at))  # fmt: skip
                 session.add(row)
-                _note(row, now, SYSTEM, "opened", event, _amounts(d.expected, d.actual))
+                _note(row, now, SYSTEM, "opened", event)
                 rows[d.type] = row
                 continue
             old_type = row.type
@@ -321,15 +335,9 @@ def _sync(
                 to_cents(d.expected),
                 to_cents(d.actual),
             )
-            if changed and row.status == RESOLVED:
-                what = (
-                    f"changed it from {old_type} to {d.type}"
-                    if old_type != d.type
-                    else f"changed the amounts ({_amounts(row.expected, row.settled)} → "
-                    f"{_amounts(d.expected, d.actual)})"
-                )
-                _reopen(row, now, SYSTEM, "auto_reopened", event, f"event #{event} {what}")
             row.type, row.expected_cents, row.settled_cents = d.type, to_cents(d.expected), to_cents(d.actual)
+            if changed and row.status == RESOLVED:  # the note keeps the new figures; the one before, the old
+                _reopen(row, now, SYSTEM, "auto_reopened", event, None)
             row.object_opened_at = _utc(state.opened_at)
             if event is not None:
                 row.last_event_id = event
@@ -340,8 +348,8 @@ def _sync(
             for row in stored.get(key, []):
                 if row.type not in still and row.status != RESOLVED:
                     row.status, row.resolved_at, row.resolved_by = RESOLVED, now, SYSTEM
-                    row.reason, row.note = None, "the ledger no longer shows this difference"
-                    _note(row, now, SYSTEM, "cleared", event, f"cleared after event #{event}")
+                    row.reason, row.note = None, None
+                    _note(row, now, SYSTEM, "cleared", event)
     session.flush()
 
 
@@ -362,7 +370,9 @@ def _reopen(row: DiscrepancyRow, now: datetime, actor: str, action: str, event: 
 def _note(
     row: DiscrepancyRow, now: datetime, actor: str, action: str, event: int | None = None, note: str | None = None
 ) -> None:
-    row.notes.append(DiscrepancyNote(at=now, actor=actor, action=action, event_id=event, note=note))
+    row.notes.append(DiscrepancyNote(at=now, actor=actor, action=action, event_id=event, note=note, type=row.type,
+                                     reason=row.reason if action == "resolved" else None,
+                                     expected_cents=row.expected_cents, settled_cents=row.settled_cents))  # fmt: skip
 
 
 def _statuses(session: Session, found: list[Discrepancy]) -> dict[tuple[str, str, str], str]:
@@ -399,10 +409,6 @@ def _payout_candidates(returns: list[ObjectState]) -> dict[str, list[str]]:
 def _last_event(state: ObjectState) -> int | None:
     numbers = [e for e in state.event_ids if isinstance(e, int)]
     return max(numbers) if numbers else None
-
-
-def _amounts(expected: Any, settled: Any) -> str:
-    return f"expected {fmt(expected)}, settled {fmt(settled)}"
 
 
 def _get(session: Session, discrepancy_id: int) -> DiscrepancyRow:

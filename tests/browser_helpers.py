@@ -55,9 +55,10 @@ def chromium(downloads: Path) -> Iterator[Any]:
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
-                 f"--user-data-dir={profile}", "--window-size=1280,900"):  # fmt: skip
+                 f"--user-data-dir={profile}", "--window-size=1280,900", "--lang=pt-BR"):  # fmt: skip
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "intl.accept_languages": "pt-BR",
                                               "download.prompt_for_download": False})  # fmt: skip
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})

@@ -84,6 +84,10 @@ def upgrade() -> None:
         sa.Column("action", sa.String(32), nullable=False),
         sa.Column("event_id", _ID, nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("type", sa.String(32), nullable=True),
+        sa.Column("reason", sa.String(32), nullable=True),
+        sa.Column("expected_cents", sa.BigInteger(), nullable=True),
+        sa.Column("settled_cents", sa.BigInteger(), nullable=True),
     )
     op.create_index("ix_discrepancy_notes_discrepancy_id", "discrepancy_notes", ["discrepancy_id"])
     op.create_index("ix_events_status_id", "events", ["status", "id"])

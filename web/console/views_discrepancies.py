@@ -53,7 +53,15 @@ def discrepancies() -> str:
     next_url = url_for("console.discrepancies", **args, after=rows[-1].id) if more else None
     return render_template("discrepancies.html", rows=rows, status=status, type=type_, provider=provider,
                            statuses=STATUSES, types=DISCREPANCY_TYPES, providers=sorted(PROVIDERS),
-                           args=request.args, next_url=next_url)  # fmt: skip
+                           args=request.args, next_url=next_url, tabs=_tabs())  # fmt: skip
+
+
+def _tabs() -> dict[str, str]:
+    return {
+        workflow.OPEN: _("Open ones"),
+        workflow.ACKNOWLEDGED: _("Being worked on"),
+        workflow.RESOLVED: _("Resolved ones"),
+    }
 
 
 @bp.get("/discrepancies/<int:discrepancy_id>")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -76,6 +76,9 @@ def _shown(event_id: int, reveal: bool) -> dict[str, Any]:
         if row is None:
             abort(404)
         shown = event_detail(row, reveal=reveal)
+    for name in ("occurred_at", "received_at", "processed_at", "stored_at"):  # shown in São Paulo time
+        if shown.get(name):
+            shown[name] = datetime.fromisoformat(shown[name].replace("Z", "+00:00"))
     shown["raw_pretty"] = _pretty(shown.get("raw_text"))
     shown["payload_pretty"] = json.dumps(shown.get("payload"), indent=2, ensure_ascii=False)
     shown["errors_pretty"] = json.dumps(shown.get("validation_errors"), indent=2, ensure_ascii=False)
