@@ -77,7 +77,7 @@ def main() -> None:
                     driver.get(base + path)
                     time.sleep(0.2)
                     height = driver.execute_script("return document.documentElement.scrollHeight")
-                    driver.set_window_size(WIDTH, min(max(HEIGHT, height + 20), 1800))
+                    driver.set_window_size(WIDTH, min(max(HEIGHT, height + 20), 1250))
                     driver.save_screenshot(str(OUT / f"{name}.png"))
                     driver.set_window_size(WIDTH, HEIGHT)
 
