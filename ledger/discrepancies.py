@@ -23,20 +23,33 @@ answer the same way and use the same JSON keys.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint, or_, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,  # fmt: skip
+)
+from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 
 from db import Base
-from ledger.fold import ObjectState
+from ledger.fold import FAILED, SETTLED, ObjectState
 from ledger.models import LedgerObject
-from ledger.money import fmt, from_cents, to_cents
+from ledger.money import ZERO, fmt, from_cents, to_cents
 from ledger.reconcile import DEFAULT_PENDING_AFTER, Discrepancy, Report, _Links, build_report, discrepancies_of
-from ledger.vocab import RETURNS
+from ledger.vocab import CHARGES, DIRECTION, KINDS, PAYOUTS, RECEIVED, RETURNS
 from providers._common import BRT
 
 _ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -225,32 +238,149 @@ def track(
     session: Session, touched: Iterable[tuple[str, str]], pending_after: timedelta = DEFAULT_PENDING_AFTER
 ) -> None:
     """After the ledger recorded a batch: open new discrepancies of the ``(object_id, kind)`` s it
-    touched, and reopen resolved ones whose object changed. Runs in the handler's transaction.
+    touched, reopen resolved ones whose object changed, and close those the object alone says are
+    gone (``_closable_alone``). Runs in the handler's transaction.
 
-    Links between objects are followed one step: a return touched brings its payout (found by id
-    or end-to-end id), whose ``payout_returned`` it changes. Nothing is closed here; ``refresh``
-    closes, with the whole ledger in view.
+    A payout's discrepancy depends on its returns, whichever arrives first: a touched return brings
+    its payout, a touched payout its returns, found through indexed references
+    (``ref_column``, migration 0005), so the payout is judged with every return it has.
     """
     keys = sorted(set(touched))
     if not keys:
         return
     states = _states_where(session, or_(*(_key_clause(o, k) for o, k in keys)))
-    returns = [s for s in states if s.kind in RETURNS]
-    if returns:
-        candidates = _payout_candidates(returns)
-        known = {s.object_id for s in states}
-        states += [
-            s
-            for s in _states_where(
-                session,
-                or_(LedgerObject.object_id.in_(candidates["ids"]), LedgerObject.end_to_end_id.in_(candidates["e2e"])),
-            )
-            if s.object_id not in known
-        ]
+    known = {(s.object_id, s.kind) for s in states}
+
+    def add(clauses: list[Any]) -> None:
+        if clauses:
+            for state in _states_where(session, or_(*clauses)):
+                if (state.object_id, state.kind) not in known:
+                    known.add((state.object_id, state.kind))
+                    states.append(state)
+
+    add(_payouts_of([s for s in states if s.kind in RETURNS], session))
+    add(_returns_of([s for s in states if s.kind in PAYOUTS], session))
+    judged_keys = set(keys) | {(s.object_id, s.kind) for s in states if s.kind in PAYOUTS}
     links = _Links(states)
-    judged = [s for s in states if s.kind not in RETURNS or (s.object_id, s.kind) in set(keys)]
+    judged = [s for s in states if (s.object_id, s.kind) in judged_keys]
     found = [d for s in judged for d in discrepancies_of(s, links, _now(), pending_after)]
-    _sync(session, found, {(s.object_id, s.kind): s for s in judged}, close_missing=False)
+    _sync(session, found, {(s.object_id, s.kind): s for s in judged}, close_missing=_closable_alone)
+
+
+#: References a return names its payout by (``ledger.reconcile._Links._payout_for``), and the
+#: payout's own ``client_code``: expression indexes on the folded state (migration 0005).
+REF_INDEXED = ("client_code", "original_end_to_end_id", "original_client_code", "original_id", "transfer_id")
+
+
+def ref_column(session: Session, name: str) -> Any:
+    """``state.refs[name]`` as the expression its index was built on (the same text, or no index)."""
+    assert name in REF_INDEXED  # noqa: S101 - a fixed vocabulary, never user input
+    if session.get_bind().dialect.name == "postgresql":
+        return literal_column(f"(ledger_objects.state #>> '{{refs,{name}}}')")
+    return literal_column(f"json_extract(ledger_objects.state, '$.refs.{name}')")
+
+
+def _payouts_of(returns: list[ObjectState], session: Session) -> list[Any]:
+    """Clauses finding the payouts ``returns`` point at, by id, end-to-end id or client code."""
+    ids, e2e, codes = set(), set(), set()
+    for r in returns:
+        if "transfer_id" in r.refs:
+            ids.add(f"transfeera:{r.refs['transfer_id']}")
+        if "original_id" in r.refs:
+            ids.add(f"{r.provider}:{r.refs['original_id']}")
+        if "original_end_to_end_id" in r.refs:
+            e2e.add(r.refs["original_end_to_end_id"])
+        if "original_client_code" in r.refs:
+            codes.add(r.refs["original_client_code"])
+    o = LedgerObject
+    return [clause for values, clause in (
+        (ids, o.object_id.in_(sorted(ids))),
+        (e2e, o.end_to_end_id.in_(sorted(e2e)) & o.kind.in_(sorted(PAYOUTS))),
+        (codes, ref_column(session, "client_code").in_(sorted(codes)) & o.kind.in_(sorted(PAYOUTS))),
+    ) if values]  # fmt: skip
+
+
+def _returns_of(payouts: list[ObjectState], session: Session) -> list[Any]:
+    """Clauses finding the returns that point at ``payouts`` (the inverse of ``_payouts_of``)."""
+    wanted: dict[str, set[str]] = {name: set() for name in REF_INDEXED}
+    for p in payouts:
+        own_id = p.object_id.split(":", 1)[1]
+        wanted["original_id"].add(own_id)
+        if p.provider == "transfeera":
+            wanted["transfer_id"].add(own_id)
+        if "end_to_end_id" in p.refs:
+            wanted["original_end_to_end_id"].add(p.refs["end_to_end_id"])
+        if "client_code" in p.refs:
+            wanted["original_client_code"].add(p.refs["client_code"])
+    return [ref_column(session, name).in_(sorted(values)) & LedgerObject.kind.in_(sorted(RETURNS))
+            for name, values in wanted.items() if values and name != "client_code"]  # fmt: skip
+
+
+def sweep_pending(session: Session, pending_after: timedelta = DEFAULT_PENDING_AFTER) -> None:
+    """Open ``payout_pending`` for payouts that time, not an event, made late: the ones still not
+    settled nor failed ``pending_after`` after they opened (a short, indexed list)."""
+    o = LedgerObject
+    late = (
+        select(o.object_id, o.kind)
+        .where(o.kind.in_(sorted(PAYOUTS)), o.opened_at < _now() - pending_after)
+        .where(or_(o.status.is_(None), o.status.not_in(sorted(SETTLED | FAILED))))
+    )
+    already = select(DiscrepancyRow.object_id).where(DiscrepancyRow.type == "payout_pending")
+    keys = [(oid, kind) for oid, kind in session.execute(late.where(o.object_id.not_in(already)))]
+    track(session, keys, pending_after)
+
+
+def summary(
+    session: Session, date_from: date, date_to: date, *, provider: str | None = None,
+    pending_after: timedelta = DEFAULT_PENDING_AFTER,
+) -> Report:  # fmt: skip
+    """The report's figures for the console's page, from SQL aggregates and the discrepancy rows,
+    in time independent of the ledger's size: totals and net as ``build_report`` computes them
+    (the same objects, the same matched-Pix rule), and the open and acknowledged discrepancies of
+    the period's objects, as the worker and the last ``refresh`` left them (``sweep_pending``
+    first adds payouts that became late). A test holds it equal to ``report``."""
+    from ledger.reconcile import Total
+
+    sweep_pending(session, pending_after)
+    o = LedgerObject
+    period = [o.opened_at >= _brt_midnight(date_from), o.opened_at < _brt_midnight(date_to + timedelta(days=1))]
+    if provider:
+        period.append(o.provider == provider)
+    order = {k: i for i, k in enumerate(KINDS)}
+    grouped = select(o.provider, o.kind, func.count(), func.sum(o.expected_cents), func.sum(o.settled_cents))
+    totals = sorted(
+        (Total(p, k, int(c), from_cents(int(e or 0)), from_cents(int(t or 0)))
+         for p, k, c, e, t in session.execute(grouped.where(*period).group_by(o.provider, o.kind))),
+        key=lambda t: (t.provider, order[t.kind]),
+    )  # fmt: skip
+    charge = aliased(LedgerObject)
+    matched = (
+        select(charge.id)
+        .where(charge.kind.in_(sorted(CHARGES)))
+        .where(or_(charge.txid == o.txid, charge.end_to_end_id == o.end_to_end_id))
+        .exists()
+    )
+    counted = select(o.provider, o.kind, func.sum(o.settled_cents)).where(*period)
+    counted = counted.where(~(o.kind.in_(sorted(RECEIVED)) & matched)).group_by(o.provider, o.kind)
+    net: dict[str, Any] = {}
+    for name, kind, cents in session.execute(counted):
+        sign = 1 if DIRECTION[kind] == "in" else -1
+        net[name] = net.get(name, ZERO) + sign * from_cents(int(cents or 0))
+    net = {name: net[name] for name in sorted(net)}
+    net["all"] = sum(net.values(), ZERO)
+    rows = session.scalars(
+        select(DiscrepancyRow)
+        .where(DiscrepancyRow.status.in_((OPEN, ACKNOWLEDGED)))
+        .where(DiscrepancyRow.object_opened_at >= _brt_midnight(date_from))
+        .where(DiscrepancyRow.object_opened_at < _brt_midnight(date_to + timedelta(days=1)))
+        .where(DiscrepancyRow.provider == provider if provider else true())
+    )
+    found = sorted(
+        (Discrepancy(r.provider, r.kind, r.object_id, r.type, r.expected, r.settled,
+                     (r.last_event_id,) if r.last_event_id else (), status=r.status) for r in rows),
+        key=lambda d: (d.provider, order[d.kind], d.object_id, d.type),
+    )  # fmt: skip
+    return Report(date_from, date_to, totals, found, net)
 
 
 def refresh(
@@ -263,7 +393,7 @@ def refresh(
     links = _Links(list(states))
     moment = as_of or _now()
     found = [d for s in states for d in discrepancies_of(s, links, moment, pending_after)]
-    _sync(session, found, {(s.object_id, s.kind): s for s in states}, close_missing=True)
+    _sync(session, found, {(s.object_id, s.kind): s for s in states}, close_missing=lambda _state, _type: True)
 
 
 def report(
@@ -299,7 +429,7 @@ def _sync(
     found: list[Discrepancy],
     states: dict[tuple[str, str], ObjectState],
     *,
-    close_missing: bool,
+    close_missing: Callable[[ObjectState, str], bool],
 ) -> None:
     if not states:
         return
@@ -343,14 +473,20 @@ def _sync(
                 row.last_event_id = event
             rows.pop(old_type, None)
             rows[d.type] = row
-        if close_missing:
-            still = {d.type for d in flagged}
-            for row in stored.get(key, []):
-                if row.type not in still and row.status != RESOLVED:
-                    row.status, row.resolved_at, row.resolved_by = RESOLVED, now, SYSTEM
-                    row.reason, row.note = None, None
-                    _note(row, now, SYSTEM, "cleared", event)
+        still = {d.type for d in flagged}
+        for row in stored.get(key, []):
+            if row.type not in still and row.status != RESOLVED and close_missing(state, row.type):
+                row.status, row.resolved_at, row.resolved_by = RESOLVED, now, SYSTEM
+                row.reason, row.note = None, None
+                _note(row, now, SYSTEM, "cleared", event)
     session.flush()
+
+
+def _closable_alone(state: ObjectState, type_: str) -> bool:
+    """Whether a discrepancy the object no longer shows may be closed seeing the object alone: a
+    charge's are its own; a payout's may hang on other objects (its returns), except a
+    ``payout_pending`` of a payout now settled or failed."""
+    return state.kind not in PAYOUTS or (type_ == "payout_pending" and state.terminal)
 
 
 def _changed_type(rows: dict[str, DiscrepancyRow], flagged_types: set[str]) -> DiscrepancyRow | None:
@@ -391,19 +527,6 @@ def _states_where(session: Session, clause: Any) -> list[ObjectState]:
 
 def _key_clause(object_id: str, kind: str) -> Any:
     return (LedgerObject.object_id == object_id) & (LedgerObject.kind == kind)
-
-
-def _payout_candidates(returns: list[ObjectState]) -> dict[str, list[str]]:
-    """Object ids and end-to-end ids a return may point at (``ledger.reconcile._Links._payout_for``)."""
-    ids, e2e = set(), set()
-    for r in returns:
-        if "transfer_id" in r.refs:
-            ids.add(f"transfeera:{r.refs['transfer_id']}")
-        if "original_id" in r.refs:
-            ids.add(f"{r.provider}:{r.refs['original_id']}")
-        if "original_end_to_end_id" in r.refs:
-            e2e.add(r.refs["original_end_to_end_id"])
-    return {"ids": sorted(ids), "e2e": sorted(e2e)}
 
 
 def _last_event(state: ObjectState) -> int | None:

@@ -166,10 +166,13 @@ def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(app, engine,
     from app import create_app
 
     add_user(engine, VIEWER)
-    client = create_app(settings.replace(proxy_hops=1)).test_client()
+    behind_router = create_app(settings.replace(proxy_hops=1))
+    client = behind_router.test_client()
     token = csrf_token(client)
     form = {"email": email_of(VIEWER), "password": PASSWORD, "csrf_token": token}
-    response = client.post("/console/login", data=form, headers={"X-Forwarded-Proto": "https"})
+    https = {"X-Forwarded-Proto": "https", "Referer": "https://localhost/console/login"}  # as a browser sends them
+    response = client.post("/console/login", data=form, headers=https)
+    assert response.status_code == 302
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
     plain = app.test_client()
@@ -178,6 +181,7 @@ def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(app, engine,
     cookie = plain.post("/console/login", data={"email": email_of(VIEWER), "password": PASSWORD,
                                                 "csrf_token": token}).headers["Set-Cookie"]  # fmt: skip
     assert "Secure" not in cookie  # a laptop on http://127.0.0.1 still logs in
+    behind_router.extensions["console_engine"].dispose()
 
 
 def test_a_session_ends_after_the_idle_hours(app, client, engine):

@@ -134,3 +134,36 @@ def test_the_object_timeline_shows_facts_references_and_history(app, client, eng
     for event in events:
         assert f'href="/console/events/{event.id}"' in page
     assert "R$\xa0300,00" in page and "underpaid" in page.lower() or "pago a menos" in page.lower()
+
+
+def test_the_pages_fast_figures_equal_the_full_report_on_a_generated_month(app, client, settings, engine, work):
+    """~880 signed deliveries through the door and the worker: the console page's SQL summary (worker-kept
+    rows, no refresh) gives the same totals, net and discrepancies as the full report."""
+    from datetime import date
+
+    from ledger.demo import headers_for, path_for
+    from ledger.traffic import generate
+
+    month = generate(2026, 10, seed=4)
+    for delivery in month.traffic(seed=9, duplicates=0.10):
+        assert (
+            client.post(path_for(delivery), data=delivery.body, headers=headers_for(delivery, settings)).status_code
+            == 200
+        )
+    work()
+    start, end = date(2026, 10, 1), date(2026, 10, 31)
+    sessions = db.session_factory(engine)
+    with sessions.begin() as session:
+        fast = workflow.summary(session, start, end)
+    with sessions.begin() as session:
+        full = workflow.report(session, start, end)
+
+    def key(d):
+        return (d.provider, d.kind, d.object_id, d.type, d.expected, d.actual, d.status)
+
+    assert fast.totals == full.totals
+    assert fast.net == full.net
+    missing = sorted(set(map(key, full.discrepancies)) - set(map(key, fast.discrepancies)))
+    assert missing == []
+    assert [key(d) for d in fast.discrepancies] == [key(d) for d in full.discrepancies]
+    assert len(full.discrepancies) > 20

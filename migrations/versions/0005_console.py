@@ -27,6 +27,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_REFS = ("client_code", "original_end_to_end_id", "original_client_code", "original_id", "transfer_id")
 
 
 def upgrade() -> None:
@@ -93,9 +94,17 @@ def upgrade() -> None:
     op.create_index("ix_events_status_id", "events", ["status", "id"])
     op.create_index("ix_events_idempotency_key", "events", ["idempotency_key"])
     op.create_index("ix_ledger_objects_last_event_at", "ledger_objects", ["last_event_at"])
+    # References linking a return to its payout, inside the folded state (ledger/discrepancies.py
+    # ``ref_column``: the query's expression must be this text for the index to serve it).
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for name in _REFS:
+        expression = f"(state #>> '{{refs,{name}}}')" if postgres else f"json_extract(state, '$.refs.{name}')"
+        op.execute(f"CREATE INDEX ix_ledger_objects_ref_{name} ON ledger_objects ({expression})")
 
 
 def downgrade() -> None:
+    for name in _REFS:
+        op.drop_index(f"ix_ledger_objects_ref_{name}", table_name="ledger_objects")
     op.drop_index("ix_ledger_objects_last_event_at", table_name="ledger_objects")
     op.drop_index("ix_events_idempotency_key", table_name="events")
     op.drop_index("ix_events_status_id", table_name="events")
