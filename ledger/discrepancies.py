@@ -354,18 +354,19 @@ def summary(
         key=lambda t: (t.provider, order[t.kind]),
     )  # fmt: skip
     charge = aliased(LedgerObject)
-    matched = (
-        select(charge.id)
-        .where(charge.kind.in_(sorted(CHARGES)))
-        .where(or_(charge.txid == o.txid, charge.end_to_end_id == o.end_to_end_id))
-        .exists()
+    charges = charge.kind.in_(sorted(CHARGES))
+    matched = or_(  # two EXISTS, each an index lookup (txid, end_to_end_id); one with OR was a scan
+        select(charge.id).where(charges, charge.txid == o.txid).exists(),
+        select(charge.id).where(charges, charge.end_to_end_id == o.end_to_end_id).exists(),
     )
-    counted = select(o.provider, o.kind, func.sum(o.settled_cents)).where(*period)
-    counted = counted.where(~(o.kind.in_(sorted(RECEIVED)) & matched)).group_by(o.provider, o.kind)
+    sums = select(o.provider, o.kind, func.sum(o.settled_cents)).where(*period).group_by(o.provider, o.kind)
+    received = o.kind.in_(sorted(RECEIVED))
     net: dict[str, Any] = {}
-    for name, kind, cents in session.execute(counted):
-        sign = 1 if DIRECTION[kind] == "in" else -1
-        net[name] = net.get(name, ZERO) + sign * from_cents(int(cents or 0))
+    # Received money counts unless a charge already counted it: the EXISTS only for received rows.
+    for query in (sums.where(~received), sums.where(received, ~matched)):
+        for name, kind, cents in session.execute(query):
+            sign = 1 if DIRECTION[kind] == "in" else -1
+            net[name] = net.get(name, ZERO) + sign * from_cents(int(cents or 0))
     net = {name: net[name] for name in sorted(net)}
     net["all"] = sum(net.values(), ZERO)
     rows = session.scalars(

@@ -18,6 +18,9 @@ from web.console.blueprint import bp
 from web.console.i18n import gettext as _
 from web.console.i18n import money
 
+#: Discrepancies listed on the reconciliation page; the rest are in the inbox (and every export).
+SHOWN = 200
+
 
 def today() -> date:
     return local_time(datetime.now(UTC)).date()
@@ -90,7 +93,8 @@ def reconciliation() -> str:
         report = discrepancies.summary(db_session, start, end,
                                        pending_after=timedelta(hours=settings.ledger_pending_after_hours))  # fmt: skip
     ids = _discrepancy_ids(report)
-    return render_template("reconciliation.html", report=report, start=start, end=end, direction=DIRECTION, ids=ids)
+    return render_template("reconciliation.html", report=report, start=start, end=end, direction=DIRECTION, ids=ids,
+                           shown=SHOWN)  # fmt: skip
 
 
 def _discrepancy_ids(report: Report) -> dict[tuple[str, str, str], int]:
@@ -98,12 +102,12 @@ def _discrepancy_ids(report: Report) -> dict[tuple[str, str, str], int]:
 
     from ledger.discrepancies import DiscrepancyRow
 
-    keys = {d.object_id for d in report.discrepancies}
+    keys = {d.object_id for d in report.discrepancies[:SHOWN]}
     if not keys:
         return {}
     with store.reading() as db_session:
         columns = (DiscrepancyRow.id, DiscrepancyRow.object_id, DiscrepancyRow.kind, DiscrepancyRow.type)
-        rows = db_session.execute(select(*columns).where(DiscrepancyRow.object_id.in_(sorted(keys)[:5000])))
+        rows = db_session.execute(select(*columns).where(DiscrepancyRow.object_id.in_(sorted(keys))))
         return {(o, k, t): i for i, o, k, t in rows}
 
 
