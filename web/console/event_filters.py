@@ -8,11 +8,12 @@ index range scan, however deep.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Select, or_, select
+from sqlalchemy.orm import Session
 
 from db.models import EventRecord
 from ledger.models import LedgerFact, LedgerObject
@@ -37,6 +38,26 @@ class EventFilter:
     date_from: date | None = None
     date_to: date | None = None
     q: str | None = None
+    #: The ids ``q`` finds (``resolve``): a short list, looked up by index before the page is read,
+    #: so the page query never walks the log testing each row against ``q``.
+    found: tuple[int, ...] = ()
+
+    def resolve(self, session: Session) -> EventFilter:
+        """This filter with ``found`` filled in for its ``q``."""
+        if not self.q:
+            return self
+        objects = select(LedgerObject.id).where(
+            or_(
+                LedgerObject.object_id == self.q,
+                LedgerObject.txid == self.q,
+                LedgerObject.end_to_end_id == self.q,
+                LedgerObject.external_id == self.q,
+            )
+        )
+        by_object = select(LedgerFact.event_id).where(LedgerFact.object_pk.in_(objects))
+        by_key = select(EventRecord.id).where(EventRecord.idempotency_key == self.q)
+        ids = set(session.scalars(by_object)) | set(session.scalars(by_key))
+        return replace(self, found=tuple(sorted(ids)[-10_000:]))
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         if self.provider:
@@ -50,16 +71,7 @@ class EventFilter:
         if self.date_to:
             query = query.where(EventRecord.received_at < brt_midnight(self.date_to + timedelta(days=1)))
         if self.q:
-            objects = select(LedgerObject.id).where(
-                or_(
-                    LedgerObject.object_id == self.q,
-                    LedgerObject.txid == self.q,
-                    LedgerObject.end_to_end_id == self.q,
-                    LedgerObject.external_id == self.q,
-                )
-            )
-            by_object = select(LedgerFact.event_id).where(LedgerFact.object_pk.in_(objects))
-            query = query.where(or_(EventRecord.id.in_(by_object), EventRecord.idempotency_key == self.q))
+            query = query.where(EventRecord.id.in_(self.found or [-1]))
         return query
 
     def page(self, before: int | None, size: int) -> Select[Any]:

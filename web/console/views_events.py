@@ -50,7 +50,7 @@ def _filter_args(flt: EventFilter) -> dict[str, str]:
 def _page(flt: EventFilter, endpoint: str, template: str) -> str:
     before = request.args.get("before", type=int)
     with store.reading() as db_session:
-        rows = list(db_session.scalars(flt.page(before, PAGE + 1)))
+        rows = list(db_session.scalars(flt.resolve(db_session).page(before, PAGE + 1)))
     more = len(rows) > PAGE
     rows = rows[:PAGE]
     next_url = url_for(endpoint, **_filter_args(flt), before=rows[-1].id) if more else None
@@ -140,7 +140,7 @@ def replay_one(event_id: int) -> Any:
 def replay_confirm() -> str:
     flt = _filter()
     with store.reading() as db_session:
-        count = db_session.scalar(flt.apply(select(func.count()).select_from(EventRecord))) or 0
+        count = db_session.scalar(flt.resolve(db_session).apply(select(func.count()).select_from(EventRecord))) or 0
     return render_template("replay_confirm.html", flt=flt, args=_filter_args(flt), count=count, limit=BULK_MAX)
 
 
@@ -150,7 +150,7 @@ def replay_bulk() -> Any:
     flt = _filter()
     expected = request.form.get("count", type=int)
     with store.reading() as db_session:
-        ids = list(db_session.scalars(flt.ids().limit(BULK_MAX + 1)))
+        ids = list(db_session.scalars(flt.resolve(db_session).ids().limit(BULK_MAX + 1)))
     if expected is None or expected != len(ids) or len(ids) > BULK_MAX:
         flash(_("The matching events changed or are too many; check the count again."), "error")
         return redirect(url_for("console.replay_confirm", **_filter_args(flt)))
