@@ -3,6 +3,7 @@ headless Debian Chromium driven by Selenium. Never downloads a browser: no Chrom
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,10 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
 def require_chromium() -> None:
+    """Skip without Debian's browser; fail instead under ``REQUIRE_BROWSER=1`` (CI must run them)."""
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing")
         pytest.skip(
             "browser tests need Debian's chromium and chromium-driver: apt-get install -y chromium chromium-driver"
         )
