@@ -163,10 +163,10 @@ def test_pages_are_in_portuguese_by_default_and_english_on_request(app, client, 
     underpaid_boleto(engine)
     login(client, "viewer")
     page = client.get("/console/discrepancies").get_data(as_text=True)
-    assert "Divergências" in page and "R$\xa0349,90" in page
+    assert "Divergências" in page and "R$\xa0349,90" in page and "pago a menos" in page
     post(client, "/console/language", {"lang": "en", "back": "/console/discrepancies"})
     page = client.get("/console/discrepancies").get_data(as_text=True)
-    assert "Discrepancies" in page and "R$349.90" in page
+    assert "Discrepancies" in page and "R$349.90" in page and ">underpaid<" in page
 
 
 def test_the_overview_shows_counts_totals_and_a_chart(app, client, engine):
