@@ -217,3 +217,22 @@ def test_the_door_needs_no_console_session(app, client, deliver):
     response = deliver.kobana(sample("kobana", "bank_billet.paid.json"), headers={"X-Kobana-Delivery-Id": "d-1"})
     assert response.status_code == 200
     assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize("value", [None, "too-short"])
+def test_the_wsgi_entry_point_stops_with_one_line_naming_secret_key(value):
+    """``import wsgi`` (what gunicorn does) without a usable SECRET_KEY: exit, one line, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from config import PROJECT_ROOT
+
+    env = {"PATH": os.environ.get("PATH", ""), "REDIS_URL": "redis://127.0.0.1:1/0"}
+    if value:
+        env["SECRET_KEY"] = value
+    result = subprocess.run([sys.executable, "-c", "import wsgi"], cwd=PROJECT_ROOT, env=env, capture_output=True,  # noqa: S603
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0 and "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
