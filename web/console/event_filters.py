@@ -76,7 +76,11 @@ class EventFilter:
 
     def page(self, before: int | None, size: int) -> Select[Any]:
         """One page, newest first, of events with an id below ``before``."""
-        query = self.apply(select(EventRecord).order_by(EventRecord.id.desc()).limit(size))
+        # With days given, "id + 0" keeps PostgreSQL from walking the whole id index backwards in
+        # search of those days (1.1 s at a million events): it reads them through the received_at
+        # index and sorts what it found (a few days are tens of thousands of rows at most).
+        newest = (EventRecord.id + 0 if self.date_from or self.date_to else EventRecord.id).desc()
+        query = self.apply(select(EventRecord).order_by(newest).limit(size))
         return query.where(EventRecord.id < before) if before else query
 
     def ids(self) -> Select[Any]:
