@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from flask import Flask, Response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
@@ -28,6 +29,12 @@ CSP = "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 
 class _SessionInterface(SecureCookieSessionInterface):
     """The session cookie is ``Secure`` whenever the request came over HTTPS (``X-Forwarded-Proto``
     behind a router, through ProxyFix), so a laptop on plain http still works."""
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        """No session outside ``/console``: the webhook door never reads nor signs a cookie."""
+        if not request.path.startswith("/console"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"] or request.is_secure)
