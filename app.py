@@ -30,6 +30,7 @@ _CLI_GROUPS = (
     ("webhooks", "web.cli.webhooks:webhooks_cli", "Send signed test webhooks, as the providers do."),
     ("providers", "web.cli.providers:providers_cli", "Provider APIs: registrations and resync of lost deliveries."),
     ("alerts", "web.cli.alerts:alerts_cli", "Alerts: list them, test each channel."),
+    ("users", "web.cli.users:users_cli", "Console users: create, list, disable, set a password."),
 )
 
 

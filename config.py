@@ -18,6 +18,10 @@ from urllib.parse import urlsplit
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 
+#: Shortest ``SECRET_KEY`` accepted (characters): 32 random ones are ~190 bits.
+MIN_SECRET_KEY = 32
+
+
 class ConfigError(ValueError):
     """A configuration variable is missing or malformed; the message names it."""
 
@@ -131,6 +135,24 @@ class Settings:
     console_url: str | None = None
     #: Language of alerts and the digest: ``pt_BR`` or ``en``.
     locale: str = "pt_BR"
+    #: Signs the console's session cookies. Required by the web entry points (``require_secret_key``);
+    #: ``serve.py`` generates one under ``var/``. Unset elsewhere (tests, CLI) → a random per-process key.
+    secret_key: str | None = field(default=None, repr=False)
+    #: A console session ends after this many hours without a request.
+    console_session_hours: int = 12
+    #: Proxies in front of the web that set ``X-Forwarded-For``/``-Proto`` (1 on Heroku-like
+    #: routers, the default when ``DYNO`` is set). 0 trusts no such header: a direct client could
+    #: otherwise claim to be 127.0.0.1 (``/metrics``) or HTTPS.
+    proxy_hops: int = 0
+
+    def require_secret_key(self) -> None:
+        """The web's start-up check: a missing or short ``SECRET_KEY`` stops it with one line."""
+        if not self.secret_key:
+            raise ConfigError("SECRET_KEY: required to sign console sessions; set at least 32 random characters")
+        if len(self.secret_key) < MIN_SECRET_KEY:
+            raise ConfigError(
+                f"SECRET_KEY: too short ({len(self.secret_key)} characters); use at least {MIN_SECRET_KEY}"
+            )
 
     def replace(self, **changes: object) -> Settings:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
@@ -226,6 +248,9 @@ class Settings:
             provider_api_user_agent=env.get("PROVIDER_API_USER_AGENT", _default("PROVIDER_API_USER_AGENT")),
             provider_sync_interval=_int(env, "PROVIDER_SYNC_INTERVAL", minimum=60),
             **_alert_settings(env),
+            secret_key=env.get("SECRET_KEY"),
+            console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", minimum=1),
+            proxy_hops=_int(env, "PROXY_HOPS", minimum=0) if "PROXY_HOPS" in env or "DYNO" not in env else 1,
         )
 
 

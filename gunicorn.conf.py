@@ -16,6 +16,7 @@ from ops import preflight
 try:  # one line naming the variable, exit code 2, before gunicorn forks anything
     _settings = Settings.from_env(os.environ)
     preflight.check_redis(_settings)
+    _settings.require_secret_key()  # the console signs its sessions with it
 except (ConfigError, preflight.StartupError) as exc:
     preflight.fail("gunicorn", exc)
 

@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {name}={value}", file=sys.stderr)
     stop = _Stop()
     try:
+        if not settings.secret_key:
+            env["SECRET_KEY"] = dev_secret_key(settings.var_dir)
         if not settings.redis_url:
             env["REDIS_URL"] = embedded_redis.ensure_running(settings.var_dir)
             print(f"serve: embedded Redis at {env['REDIS_URL']}", file=sys.stderr)
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         for step in SETUP_STEPS:
             if subprocess.run(step, env=env, check=False).returncode != 0:  # noqa: S603 - fixed argv
                 return preflight.EXIT_CODE  # the step printed its one line
+        if not env.get("DATABASE_URL") and "DYNO" not in env:  # a laptop: no production settings
+            subprocess.run([sys.executable, "-c", "import serve; serve.dev_admin()"], env=env, check=True)
+        print(f"serve: finance console at http://127.0.0.1:{settings.port}/console/", file=sys.stderr)
         return _run(env, stop)
     finally:
         embedded_redis.stop_started()
@@ -123,6 +128,46 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def dev_secret_key(var_dir: Path) -> str:
+    """The laptop's SECRET_KEY: generated once under ``var/``, so console sessions survive restarts."""
+    import secrets
+
+    path = Path(var_dir) / "dev-secret-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def dev_admin() -> None:
+    """On a laptop with no console user yet: create ``admin@localhost`` and print its password once."""
+    import secrets
+    from datetime import UTC, datetime
+
+    from sqlalchemy import func, select
+
+    import db
+    from web.console.models import ADMIN, User
+    from web.console.passwords import hash_password
+
+    settings = Settings.from_env(os.environ)
+    engine = db.engine_from(settings)
+    try:
+        with db.session_factory(engine).begin() as session:
+            if session.scalar(select(func.count()).select_from(User)):
+                return
+            password = secrets.token_urlsafe(12)
+            now = datetime.now(UTC)
+            session.add(User(email="admin@localhost", role=ADMIN, password_hash=hash_password(password), active=True,
+                             created_at=now, password_changed_at=now))  # fmt: skip
+        print("serve: created the development console admin (shown once; flask users set-password to change):",
+              file=sys.stderr)  # fmt: skip
+        print(f"  e-mail: admin@localhost  password: {password}", file=sys.stderr)
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ def service_env(redis_url: str, workdir: Path, **extra: str) -> dict[str, str]:
     env.update(
         REDIS_URL=redis_url,
         KOBANA_WEBHOOK_SECRET=bodies.SECRET,
+        SECRET_KEY="bench-console-secret-key-0123456789abcdef",  # the web requires one (the console)
         LOG_FORMAT="json",
         LOG_LEVEL="INFO",
         VAR_DIR=str(workdir / "var"),

@@ -23,8 +23,8 @@ from config import CelcoinCreds, Secrets, Settings
 from ops import embedded_redis
 from tests.alert_helpers import Ticker, sao_paulo, store_event
 from tests.alert_receivers import SmtpReceiver, WebhookReceiver, attachment, text_of
-from tests.conftest import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET, Deliver, sample
-from tests.conftest import transfeera_signature as signed
+from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET, Deliver, sample
+from tests.helpers import transfeera_signature as signed
 from workers import jobs, stream
 from workers.alerts import conditions
 from workers.queue import queues

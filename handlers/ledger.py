@@ -7,12 +7,14 @@ them return without touching anything; your own handlers beside them still run.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy.orm import Session
 
 from config import Settings
 from handlers.registry import handler
-from ledger import store
-from ledger.facts import Source, facts_from
+from ledger import discrepancies, store
+from ledger.facts import Fact, Source, facts_from
 from ledger.sources.celcoin import KINDS as CELCOIN_ENTITIES
 from workers.event import Event
 
@@ -28,7 +30,9 @@ def keep_ledger(event: Event, session: Session) -> None:
     """Record what ``event`` says about its money objects and refold them."""
     if not enabled(session):
         return
-    store.record(session, facts_from(_source(event)))
+    facts = list(facts_from(_source(event)))
+    store.record(session, facts)
+    _track(session, facts)
 
 
 def keep_ledger_many(events: list[Event], session: Session) -> None:
@@ -39,7 +43,16 @@ def keep_ledger_many(events: list[Event], session: Session) -> None:
     """
     if not events or not enabled(session):
         return
-    store.record_many(session, [fact for event in events for fact in facts_from(_source(event))])
+    facts = [fact for event in events for fact in facts_from(_source(event))]
+    store.record_many(session, facts)
+    _track(session, facts)
+
+
+def _track(session: Session, facts: list[Fact]) -> None:
+    """Open new discrepancies and reopen changed resolved ones (ledger/discrepancies.py), in this transaction."""
+    settings: Settings | None = session.info.get("settings")
+    hours = settings.ledger_pending_after_hours if settings is not None else Settings.ledger_pending_after_hours
+    discrepancies.track(session, {(f.object_id, f.kind) for f in facts}, timedelta(hours=hours))
 
 
 keep_ledger.many = keep_ledger_many  # type: ignore[attr-defined]

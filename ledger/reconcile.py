@@ -33,6 +33,8 @@ class Discrepancy:
     actual: Decimal
     event_ids: tuple[Any, ...]
     note: str = ""
+    #: The workflow status (ledger/discrepancies.py) when the report was read through it; else None.
+    status: str | None = None
 
     @property
     def delta(self) -> Decimal:
@@ -48,7 +50,7 @@ class Discrepancy:
             "actual": fmt(self.actual),
             "delta": fmt(self.delta),
             "event_ids": list(self.event_ids),
-        }
+        } | ({"status": self.status} if self.status else {})
 
 
 @dataclass(frozen=True)

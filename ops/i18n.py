@@ -7,12 +7,14 @@ a finance analyst sees ``R$ 1.234,56`` and ``dd/mm/aaaa`` in São Paulo time eve
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_datetime
-from babel.numbers import format_currency
+from babel.numbers import NumberPattern
 
 DEFAULT_LOCALE = "pt_BR"
 LOCALES = ("pt_BR", "en")
@@ -20,10 +22,21 @@ TIMEZONE = ZoneInfo("America/Sao_Paulo")
 
 
 def money(amount: Decimal | None, locale: str = DEFAULT_LOCALE) -> str:
-    """``R$ 1.234,56`` in pt-BR (``R$1,234.56`` in English); an empty string for no amount."""
+    """``R$ 1.234,56`` in pt-BR (``R$1,234.56`` in English); an empty string for no amount.
+
+    What ``format_currency(amount, "BRL", locale=locale)`` returns, with the locale and its
+    pattern looked up once: that lookup was 0.45 ms a call, most of a 100-row page's time.
+    """
     if amount is None:
         return ""
-    return format_currency(amount, "BRL", locale=locale)
+    found, pattern = _currency_pattern(locale)
+    return pattern.apply(amount, found, currency="BRL")
+
+
+@functools.lru_cache(maxsize=8)
+def _currency_pattern(locale: str) -> tuple[Locale, NumberPattern]:
+    found = Locale.parse(locale)
+    return found, found.currency_formats["standard"]
 
 
 def local_time(moment: datetime) -> datetime:

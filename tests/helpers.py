@@ -21,6 +21,8 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 KOBANA_SECRET = "kobana-test-secret-0123456789abcdef"
 TRANSFEERA_SECRET = "transfeera-test-secret-fedcba9876543210"
 CELCOIN_USER, CELCOIN_PASSWORD = "celcoin-user", "s3nh@-Celcoin"
+#: SECRET_KEY of the web processes the suite starts (the console signs its sessions with it).
+SECRET_KEY = "console-test-secret-key-0123456789abcdef"
 #: Set in the tests' Redis database: a non-empty database without it is refused, never flushed.
 MARKER = "__webhook_receiver_tests__"
 

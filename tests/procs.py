@@ -51,7 +51,7 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
 
 def service_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
     """The environment of a child service: the test credentials, JSON logs, nothing inherited that matters."""
-    from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET
+    from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SECRET_KEY, TRANSFEERA_SECRET
 
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")}
     env.update(
@@ -59,6 +59,7 @@ def service_env(base: Mapping[str, str], **extra: str) -> dict[str, str]:
         TRANSFEERA_WEBHOOK_SECRET=TRANSFEERA_SECRET,
         CELCOIN_WEBHOOK_USERNAME=CELCOIN_USER,
         CELCOIN_WEBHOOK_PASSWORD=CELCOIN_PASSWORD,
+        SECRET_KEY=SECRET_KEY,
         LOG_FORMAT="json",
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),

@@ -22,7 +22,7 @@ import pytest
 import sender
 from app import create_app
 from config import PROJECT_ROOT, CelcoinCreds, Secrets
-from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, TRANSFEERA_SECRET
+from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SECRET_KEY, TRANSFEERA_SECRET
 from tests.servers import free_port, stop, wait_until
 
 
@@ -55,6 +55,7 @@ def service(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPath
         "CELCOIN_WEBHOOK_USERNAME": CELCOIN_USER,
         "CELCOIN_WEBHOOK_PASSWORD": CELCOIN_PASSWORD,
         "LOG_FORMAT": "json",
+        "SECRET_KEY": SECRET_KEY,
         "VAR_DIR": str(tmp / "var"),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
         "JOB_RETRY_MAX": "0",

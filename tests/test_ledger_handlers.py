@@ -77,7 +77,8 @@ def test_report_command_prints_the_documented_json(engine, app):
                                "settled": "300.00"}]  # fmt: skip
     assert data["discrepancies"] == [{"provider": "kobana", "kind": "boleto", "object_id": "kobana:84512377",
                                       "type": "underpaid", "expected": "349.90", "actual": "300.00",
-                                      "delta": "-49.90", "event_ids": sorted(e.id for e in events)}]  # fmt: skip
+                                      "delta": "-49.90", "event_ids": sorted(e.id for e in events),
+                                      "status": "open"}]  # fmt: skip
 
 
 def test_ledger_show_and_list_read_the_object_back(engine, app):

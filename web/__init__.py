@@ -18,3 +18,6 @@ def register(app: Flask, settings: Settings) -> None:
     app.register_blueprint(webhooks.bp)
     health.init_app(app)
     scrape.init_app(app)
+    from web import console  # the console's extensions load only with the app, not with ``web``
+
+    console.init_app(app, settings)

@@ -17,7 +17,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import AppGroup
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 import db
@@ -154,13 +154,10 @@ def list_events(
         query = query.where(EventRecord.provider == provider)
     if status:
         query = query.where(EventRecord.status == status)
-    if code:
-        if code.endswith(".*"):
-            prefix = code[:-1].replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            like = (column.like(prefix, escape="\\") for column in (EventRecord.event_code, EventRecord.original_code))
-            query = query.where(or_(*like))
-        elif code != "*":
-            query = query.where(or_(EventRecord.event_code == code, EventRecord.original_code == code))
+    if code and code != "*":
+        from web.console.event_filters import code_clause
+
+        query = query.where(code_clause(code))
     if since:
         query = query.where(EventRecord.received_at >= parse_since(since))
     with _sessions() as sessions, sessions() as session:

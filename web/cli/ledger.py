@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import click
@@ -17,9 +18,8 @@ from sqlalchemy.orm import Session
 
 import db
 from config import Settings, dev_credentials
-from ledger import render, show, store
+from ledger import discrepancies, render, show, store
 from ledger.money import from_cents
-from ledger.reconcile import build_report
 from ledger.vocab import KINDS
 
 PROVIDER_NAMES = ("kobana", "celcoin", "transfeera")
@@ -73,15 +73,93 @@ def report_command(date_from: str, date_to: str, provider: str | None, fmt: str,
         moment = moment.replace(tzinfo=UTC)
     settings: Settings = current_app.extensions["settings"]
     with _session() as session:
-        states = store.states(session)
-    report = build_report(states, start, end, provider=provider, as_of=moment,
-                          pending_after=timedelta(hours=settings.ledger_pending_after_hours))  # fmt: skip
+        report = discrepancies.report(session, start, end, provider=provider, as_of=moment,
+                                      pending_after=timedelta(hours=settings.ledger_pending_after_hours))  # fmt: skip
+        session.commit()
     if fmt == "json":
         click.echo(render.to_json(report))
     elif fmt == "csv":
         sys.stdout.write(render.to_csv(report, csv_style))
     else:
         click.echo(render.to_table(report, moment), nl=False)
+
+
+def _actor() -> str:
+    """Who a CLI action is recorded as: the operating-system user on the dyno or laptop."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _refresh(session: Session) -> None:
+    settings: Settings = current_app.extensions["settings"]
+    discrepancies.refresh(session, store.states(session),
+                          pending_after=timedelta(hours=settings.ledger_pending_after_hours))  # fmt: skip
+
+
+@reconcile.command("discrepancies")
+@click.option("--status", type=click.Choice(discrepancies.STATUSES), default="open", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@with_appcontext
+def discrepancies_command(status: str, fmt: str) -> None:
+    """The discrepancy inbox (the console's /console/discrepancies), after bringing it up to date."""
+    with _session() as session:
+        _refresh(session)
+        session.commit()
+        rows = [discrepancies.to_dict(row) for row in discrepancies.listing(session, status=status)]
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        click.echo(f"{r['id']:>6}  {r['status']:<12} {r['type']:<18} {r['object_id']:<40} "
+                   f"{render.brl(Decimal(r['expected'])):>14} {render.brl(Decimal(r['settled'])):>14} "
+                   f"{render.brl(Decimal(r['difference'])):>14}  {r['reason'] or ''}")  # fmt: skip
+    if not rows:
+        click.echo(f"(no {status} discrepancies)")
+
+
+def _act(action: str, discrepancy_id: int, **kwargs: str) -> None:
+    from web.console.models import audit
+
+    fn = getattr(discrepancies, action)
+    with _session() as session:
+        try:
+            row = fn(session, discrepancy_id, _actor(), **kwargs)
+        except discrepancies.WorkflowError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit(session, _actor(), f"discrepancy_{action}", f"discrepancy {discrepancy_id} ({row.object_id} {row.type})",
+              detail=" ".join(f"{k}={v}" for k, v in kwargs.items() if v))  # fmt: skip
+        session.commit()
+        click.echo(json.dumps(discrepancies.to_dict(row), ensure_ascii=False))
+
+
+@reconcile.command("acknowledge")
+@click.argument("discrepancy_id", type=int)
+@with_appcontext
+def acknowledge_command(discrepancy_id: int) -> None:
+    """Mark an open discrepancy as being worked on."""
+    _act("acknowledge", discrepancy_id)
+
+
+@reconcile.command("resolve")
+@click.argument("discrepancy_id", type=int)
+@click.option("--reason", required=True, type=click.Choice(discrepancies.REASONS))
+@click.option("--note", default="", help="What was done, for whoever reads the history.")
+@with_appcontext
+def resolve_command(discrepancy_id: int, reason: str, note: str) -> None:
+    """Close a discrepancy: it leaves the open list and the report, and stays in the history."""
+    _act("resolve", discrepancy_id, reason=reason, note=note)
+
+
+@reconcile.command("reopen")
+@click.argument("discrepancy_id", type=int)
+@with_appcontext
+def reopen_command(discrepancy_id: int) -> None:
+    """Put a resolved discrepancy back in the open list."""
+    _act("reopen", discrepancy_id)
 
 
 @reconcile.command("demo")
