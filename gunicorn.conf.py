@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from config import ConfigError, Settings
-from ops import preflight
+from ops import metric_files, preflight
 
 try:  # one line naming the variable, exit code 2, before gunicorn forks anything
     _settings = Settings.from_env(os.environ)
@@ -45,10 +45,7 @@ loglevel = _settings.log_level.lower()
 
 def on_starting(server):
     """Drop metric files left by processes of an earlier run (a given, reused directory)."""
-    for path in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
-        pid = path.stem.rsplit("_", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            path.unlink(missing_ok=True)
+    metric_files.remove_dead(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
 
 
 def when_ready(server):
@@ -74,13 +71,3 @@ def child_exit(server, worker):
 def on_exit(server):
     if _own_metrics_dir:
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

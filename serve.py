@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from config import ConfigError, Settings, dev_credentials
-from ops import embedded_redis, preflight
+from ops import embedded_redis, metric_files, preflight
 
 #: Run once before web and worker: the database migrations (idempotent).
 SETUP_STEPS: list[list[str]] = [[sys.executable, "-m", "db", "upgrade"]]
@@ -113,21 +113,8 @@ def _metrics_dir(env: Mapping[str, str], settings: Settings) -> Path:
     """
     metrics_dir = Path(env.get("PROMETHEUS_MULTIPROC_DIR") or settings.var_dir / "metrics")
     metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in metrics_dir.glob("*.db"):
-        pid = stale.stem.rsplit("_", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            stale.unlink(missing_ok=True)
+    metric_files.remove_dead(metrics_dir)
     return metrics_dir
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def dev_secret_key(var_dir: Path) -> str:

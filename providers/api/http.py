@@ -32,6 +32,19 @@ TIMEOUT = httpx.Timeout(15.0, connect=5.0)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
+@dataclass(frozen=True)
+class Webhook:
+    """A registration as Kobana and Transfeera list it: where they POST, for which events."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    active: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "url": self.url, "events": list(self.events), "active": self.active}
+
+
 class ApiError(Exception):
     """A provider API call failed; the message names the call and status, never a credential."""
 

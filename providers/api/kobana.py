@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from config import Settings
-from providers.api.http import ApiClient, items_of
+from providers.api.http import ApiClient, Webhook, items_of
 from providers.timeparse import parse_timestamp
 
 NAME = "kobana"
@@ -27,17 +27,6 @@ FAILED = 2
 _FAILED_WORDS = {"2", "failed", "fail", "falhou"}
 #: Events ``register`` subscribes to when ``--events`` is not given (what the ledger reads).
 DEFAULT_EVENTS = ("bank_billet.paid", "bank_billet.canceled", "pix.paid", "pix.register.confirmed")
-
-
-@dataclass(frozen=True)
-class Webhook:
-    id: str
-    url: str
-    events: tuple[str, ...]
-    active: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "url": self.url, "events": list(self.events), "active": self.active}
 
 
 @dataclass(frozen=True)

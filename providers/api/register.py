@@ -64,34 +64,23 @@ def _same(a: str, b: str) -> bool:
     return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
-def register_kobana(api: Any, settings: Settings, url: str, events: tuple[str, ...], dry_run: bool) -> Registration:
-    result = Registration("kobana", url, dry_run)
-    for hook in api.webhooks():
-        if _same(hook.url, url):
-            result.existing.append(hook.to_dict())
-    if result.existing or dry_run:
-        if dry_run and not result.existing:
-            result.created.append({"url": url, "events": list(events), "would_create": True})
-        return result
-    hook, secret = api.create_webhook(url, events)
-    result.created.append(hook.to_dict())
-    if secret:
-        result.secret = (SECRET_VAR["kobana"], str(secret))
-    return result
+def _register_url(name: str) -> Callable[[Any, Settings, str, tuple[str, ...], bool], Registration]:
+    """Kobana and Transfeera alike: one webhook per URL; the signing secret is shown only at creation."""
 
-
-def register_transfeera(api: Any, settings: Settings, url: str, events: tuple[str, ...], dry_run: bool) -> Registration:
-    result = Registration("transfeera", url, dry_run)
-    result.existing = [hook.to_dict() for hook in api.webhooks() if _same(hook.url, url)]
-    if result.existing or dry_run:
-        if dry_run and not result.existing:
-            result.created.append({"url": url, "events": list(events), "would_create": True})
+    def register(api: Any, settings: Settings, url: str, events: tuple[str, ...], dry_run: bool) -> Registration:
+        result = Registration(name, url, dry_run)
+        result.existing = [hook.to_dict() for hook in api.webhooks() if _same(hook.url, url)]
+        if result.existing or dry_run:
+            if dry_run and not result.existing:
+                result.created.append({"url": url, "events": list(events), "would_create": True})
+            return result
+        hook, secret = api.create_webhook(url, events)
+        result.created.append(hook.to_dict())
+        if secret:
+            result.secret = (SECRET_VAR[name], str(secret))
         return result
-    hook, secret = api.create_webhook(url, events)
-    result.created.append(hook.to_dict())
-    if secret:
-        result.secret = (SECRET_VAR["transfeera"], str(secret))
-    return result
+
+    return register
 
 
 def register_celcoin(api: Any, settings: Settings, url: str, events: tuple[str, ...], dry_run: bool) -> Registration:
@@ -123,7 +112,7 @@ def register_celcoin(api: Any, settings: Settings, url: str, events: tuple[str, 
 
 
 REGISTRARS: dict[str, Callable[..., Registration]] = {
-    "kobana": register_kobana,
-    "transfeera": register_transfeera,
+    "kobana": _register_url("kobana"),
+    "transfeera": _register_url("transfeera"),
     "celcoin": register_celcoin,
 }

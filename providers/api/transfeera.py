@@ -19,24 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config import Settings
-from providers.api.http import ApiClient, ApiError, OAuthToken, items_of
+from providers.api.http import ApiClient, ApiError, OAuthToken, Webhook, items_of
 from providers.timeparse import parse_timestamp
 
 NAME = "transfeera"
 DEFAULT_EVENTS = ("Transfer", "TransferRefund", "CashIn", "CashInRefund")
 #: Pages we read per run at most: a bound on a runaway pagination answer.
 MAX_PAGES = 100
-
-
-@dataclass(frozen=True)
-class Webhook:
-    id: str
-    url: str
-    events: tuple[str, ...]
-    active: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "url": self.url, "events": list(self.events), "active": self.active}
 
 
 @dataclass(frozen=True)
