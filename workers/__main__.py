@@ -14,6 +14,7 @@ event is re-run within about 75 s plus its first retry interval, and once (the i
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any
@@ -97,6 +98,10 @@ def main() -> int:
     worker = build_worker(settings, connection)
     stream.ensure_group(connection)
     drain_if_waiting(connection, settings)  # what arrived while no worker ran
+    # Imports and the engine live as long as the process: out of every full collection's walk
+    # (gunicorn.conf.py's post_worker_init does the same for the web).
+    gc.collect()
+    gc.freeze()
     worker.work(with_scheduler=True, logging_level=settings.log_level)
     return 0
 
