@@ -13,12 +13,15 @@ each acknowledged delivery became exactly one processed event.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
 import uuid
 from dataclasses import dataclass
+
+import psutil
 
 from bench import bodies
 from bench.ack import Plan, service_env
@@ -42,6 +45,7 @@ class Result:
     processed_p50_ms: float
     processed_p99_ms: float
     web_cpu_ms: float
+    worker_cpu_ms: float
     ok: bool
 
 
@@ -57,6 +61,15 @@ def _send(server: Server, body_path: str, signature: str, rate: float, seconds: 
     return result
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def _settle(store: Store, first_id: int, expected: int) -> int:
     """Wait until ``expected`` events after ``first_id`` are processed (or no progress for 60 s)."""
     deadline, last = time.monotonic() + SETTLE_SECONDS, -1
@@ -70,8 +83,9 @@ def _settle(store: Store, first_id: int, expected: int) -> int:
 
 
 class _Service:
-    def __init__(self, plan: Plan, report: Report, store: Store, ours: Server, bare: Server) -> None:
+    def __init__(self, plan: Plan, report: Report, store: Store, ours: Server, bare: Server, workers: Workers) -> None:
         self.plan, self.report, self.store, self.ours, self.bare = plan, report, store, ours, bare
+        self.workers = workers
         raw = bodies.paid()
         self.body = plan.workdir / "body-openloop.json"
         self.body.write_bytes(raw)
@@ -79,10 +93,11 @@ class _Service:
 
     def ours_round(self, rate: float, seconds: float, name: str) -> Result:
         first_id = self.store.max_id()
-        cpu_before = self.ours.cpu_seconds()
+        cpu_before, worker_before = self.ours.cpu_seconds(), _cpu_seconds(self.workers.pids())
         load = _send(self.ours, str(self.body), self.signature, rate, seconds)
         web_cpu_ms = (self.ours.cpu_seconds() - cpu_before) * 1000 / max(load["answered"], 1)
         processed = _settle(self.store, first_id, load["ok"])
+        worker_cpu_ms = (_cpu_seconds(self.workers.pids()) - worker_before) * 1000 / max(processed, 1)
         rows, distinct, p50, p99 = self.store.query(
             "SELECT count(*), count(DISTINCT idempotency_key), "
             "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)), "
@@ -91,12 +106,13 @@ class _Service:
             first_id,
         )
         ok = load["errors"] == 0 and processed == rows == distinct == load["ok"] == load["sent"]
-        result = Result(load, processed, float(p50 or 0) * 1000, float(p99 or 0) * 1000, web_cpu_ms, ok)
+        result = Result(load, processed, float(p50 or 0) * 1000, float(p99 or 0) * 1000, web_cpu_ms, worker_cpu_ms, ok)
         self.report.detail(
             f"{name}: offered {rate:.0f}/s, achieved {load['achieved_rps']:6.1f}/s  ack p50 {load['p50_ms']:6.2f} ms  "
             f"p99 {load['p99_ms']:7.2f} ms  max {load['max_ms']:7.1f} ms  "
             f"ack->processed p50 {result.processed_p50_ms:6.1f} ms "
-            f"p99 {result.processed_p99_ms:7.1f} ms  web cpu {web_cpu_ms:.2f} ms/req  sent {load['sent']}  "
+            f"p99 {result.processed_p99_ms:7.1f} ms  web cpu {web_cpu_ms:.2f} ms/req  "
+            f"workers cpu {worker_cpu_ms:.2f} ms/event  sent {load['sent']}  "
             f"2xx {load['ok']}  processed {processed}  client cpu {load['client_cpu_s']:.1f} s"
             f"{'' if ok else '  <-- CHECK FAILED'}"
         )
@@ -123,8 +139,11 @@ def _with_service(plan: Plan, report: Report, body: object) -> None:
         ours_server = Server("wsgi:app", env, plan.workdir / "logs" / "web-service.log")
         bare_server = Server("bench.apps.bare:app", env, plan.workdir / "logs" / "web-service-bare.log")
         log = plan.workdir / "logs" / "worker-service.log"
-        with servers(ours_server, bare_server) as (ours, bare), Workers([sys.executable, "-m", "workers"], env, log, 2):
-            service = _Service(plan, report, store, ours, bare)
+        with (
+            servers(ours_server, bare_server) as (ours, bare),
+            Workers([sys.executable, "-m", "workers"], env, log, 2) as workers,
+        ):
+            service = _Service(plan, report, store, ours, bare, workers)
             service.ours_round(50, 2, "warm-up (ours)")
             service.bare_round(50, 2, "warm-up (bare)")
             body(service)  # type: ignore[operator]
