@@ -8,8 +8,10 @@ its *due* time, so a stall shows in the percentiles as the providers would see i
 does this but is not packaged in Debian; ``vegeta`` is not either.)
 
 It is light on purpose, as it shares the machine with the service: one process, asyncio
-protocols on raw sockets, the request bytes built once (only the delivery id changes), the
-answer parsed just enough to find its status and end. Run as a separate process
+protocols on raw sockets, the request head built once, the answer parsed just enough to find
+its status and end. With ``--secret`` each request is a different boleto (the sample's id and
+uid replaced, same lengths, as ``bench.worker`` does) signed for it: the same body every time
+would pile every event's facts onto one ledger object, which no provider's traffic does. Run as a separate process
 (``python -m bench.openloop``) so its CPU is its own; prints one JSON line.
 """
 
@@ -18,7 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import hashlib
+import hmac
 import json
+import random
 import resource
 import sys
 import time
@@ -137,23 +142,41 @@ class _Client:
         self.outstanding -= 1
 
 
-def template(host: str, port: int, path: str, body: bytes, signature: str) -> bytes:
-    """The request bytes with a ``{id}`` hole for the delivery id (the only header that changes)."""
-    head = (
+#: The sample's boleto id and uid (``bench.worker`` replaces them the same way).
+_SAMPLE_ID, _SAMPLE_UID = b"84512377", b"BB7F3A2C9D1E4B6A8F05"
+
+
+def template(host: str, port: int, path: str, body: bytes) -> bytes:
+    """The request head with holes for the signature and the delivery id (the headers that change)."""
+    return (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"X-Kobana-Signature: {signature}\r\nX-Kobana-Delivery-Id: {{id}}\r\n"
+        f"X-Kobana-Signature: {{signature}}\r\nX-Kobana-Delivery-Id: {{id}}\r\n"
         f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
+    ).encode()
+
+
+class Bodies:
+    """The body of request ``i`` and its signature: the same one, or a distinct boleto each."""
+
+    def __init__(self, body: bytes, signature: str, secret: str | None, prefix: str) -> None:
+        self.body, self.signature, self.secret, self.prefix = body, signature.encode(), secret, prefix
+        self.base = random.randrange(10_000_000, 90_000_000)
+
+    def __call__(self, i: int) -> tuple[bytes, bytes]:
+        if self.secret is None:
+            return self.body, self.signature
+        uid = f"{self.prefix[:12]}{i:08d}".encode()
+        body = self.body.replace(_SAMPLE_ID, str(self.base + i).encode()).replace(_SAMPLE_UID, uid)
+        digest = hmac.new(self.secret.encode(), body, hashlib.sha256).hexdigest()
+        return body, b"sha256=" + digest.encode()
 
 
 async def run(
-    host: str, port: int, request: bytes, prefix: str, rate: float, seconds: float, max_connections: int
+    host: str, port: int, head: bytes, bodies: Bodies, prefix: str, rate: float, seconds: float, max_connections: int
 ) -> dict:
     """Send ``rate * seconds`` requests on schedule; wait (up to 10 s) for the last answers."""
-    client = _Client(host, port, request, max_connections)
+    client = _Client(host, port, head, max_connections)
     loop = asyncio.get_running_loop()
-    head, _, body = request.partition(b"\r\n\r\n")
     total = int(rate * seconds)
     cpu_start = time.process_time()
     start = loop.time() + 0.05
@@ -161,7 +184,8 @@ async def run(
     while sent < total:
         now = loop.time()
         while sent < total and start + sent / rate <= now:
-            data = head.replace(b"{id}", f"{prefix}-{sent}".encode()) + b"\r\n\r\n" + body
+            body, signature = bodies(sent)
+            data = head.replace(b"{signature}", signature).replace(b"{id}", f"{prefix}-{sent}".encode()) + body
             client.submit(data, start + sent / rate)
             sent += 1
         if sent < total:
@@ -201,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.openloop", description=__doc__)
     parser.add_argument("url", help="http://127.0.0.1:PORT/webhooks/kobana")
     parser.add_argument("--body", type=Path, required=True)
-    parser.add_argument("--signature", required=True)
+    parser.add_argument("--signature", required=True, help="of --body, sent when --secret is not given")
+    parser.add_argument("--secret", help="sign a distinct boleto per request with this Kobana secret")
     parser.add_argument("--prefix", required=True, help="delivery ids are PREFIX-0, PREFIX-1, ...")
     parser.add_argument("--rate", type=float, required=True, help="requests per second, on schedule")
     parser.add_argument("--seconds", type=float, required=True)
@@ -209,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     hostport, _, path = args.url.removeprefix("http://").partition("/")
     host, _, port = hostport.partition(":")
-    request = template(host, int(port), "/" + path, args.body.read_bytes(), args.signature)
-    result = asyncio.run(run(host, int(port), request, args.prefix, args.rate, args.seconds, args.max_connections))
+    body = args.body.read_bytes()
+    head = template(host, int(port), "/" + path, body)
+    bodies = Bodies(body, args.signature, args.secret, args.prefix)
+    result = asyncio.run(run(host, int(port), head, bodies, args.prefix, args.rate, args.seconds, args.max_connections))
     print("BENCH_JSON " + json.dumps(result))
     return 0
 

@@ -1,8 +1,8 @@
 """The whole service on one machine under an open-loop load: latency at 300/s, capacity at 700/s.
 
 Web (gunicorn, the Procfile's line), 2 ``python -m workers``, PostgreSQL and a Redis of our own
-run together; ``bench.openloop`` (a separate, light process) sends signed Kobana deliveries on a
-fixed schedule and counts each one's latency from its *scheduled* time. Ack → processed is read
+run together; ``bench.openloop`` (a separate, light process) sends signed Kobana deliveries, each
+a different boleto, on a fixed schedule and counts each one's latency from its *scheduled* time. Ack → processed is read
 from the event log itself: ``processed_at - received_at`` of every event of the round (the door
 stamps ``received_at`` just before the Redis append that precedes its 2xx).
 
@@ -52,7 +52,7 @@ class Result:
 def _send(server: Server, body_path: str, signature: str, rate: float, seconds: float) -> dict:
     argv = [sys.executable, "-m", "bench.openloop", server.url + "/webhooks/kobana", "--body", body_path,
             "--signature", signature, "--prefix", uuid.uuid4().hex[:12], "--rate", str(rate),
-            "--seconds", str(seconds)]  # fmt: skip
+            "--seconds", str(seconds), "--secret", bodies.SECRET]  # fmt: skip
     out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=seconds + 60)
     if out.returncode != 0:
         raise RuntimeError(f"bench.openloop failed: {out.stderr.strip()[-500:]}")
