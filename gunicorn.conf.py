@@ -62,6 +62,20 @@ def when_ready(server):
         server.log.info("metrics on internal port %s", _settings.metrics_port)
 
 
+def post_worker_init(worker):
+    """Move what loading the app created (~90,000 objects) out of the garbage collector's sight.
+
+    They live as long as the worker, yet every full collection walks them all: one took 92 ms
+    in-process on the shared 2-core machine (0.5 ms with them frozen), one every few thousand
+    requests, a stall for every request queued behind it. ``gc.freeze`` (the gc module's documentation) leaves them
+    out; a request's own garbage is collected as before.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

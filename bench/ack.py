@@ -26,6 +26,7 @@ from workers import stream
 
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 20.0
+TARGET_OWN_CPU_MS = 1.0
 TARGET_WEB_RSS_MB = 80.0
 CONNECTIONS = 16
 HANDLER_SECONDS = 0.2
@@ -213,6 +214,17 @@ def _ack_rows(report: Report, mine: list[load.Round], base: list[load.Round], si
             f"{ours_cpu / bare_cpu:.2f}×",
             f"(≤ {1 / TARGET_RATIO:.0f}× is what ≥ {TARGET_RATIO}× throughput needs when CPU-bound)",
             None,
+        )
+    )
+    # Issue 16's target 1: the door's own work, what it costs on top of the framework.
+    report.add(
+        Row(
+            "(16.1) the door's own CPU per request: ours minus bare (every guarantee on)",
+            f"+{ours_cpu - bare_cpu:.2f} ms",
+            f"{bare_cpu:.2f} ms (bare Flask)",
+            f"{ours_cpu / bare_cpu:.2f}×",
+            f"≤ +{TARGET_OWN_CPU_MS:.1f} ms",
+            ours_cpu - bare_cpu <= TARGET_OWN_CPU_MS,
         )
     )
 

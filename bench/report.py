@@ -17,6 +17,27 @@ RESULTS = Path(__file__).resolve().parent / "results.md"
 #: What the profiles showed where targets were missed (``python -m bench.profile web|worker``, py-spy --gil).
 #: Kept with the table so a reader of the figures sees the explanation beside them.
 FINDINGS = [
+    "- **Issue 16, the door's own CPU (16.1).** In-process (cProfile and process_time over 2,000 signed "
+    "requests straight into the WSGI app), ours costs 1.5-2.1 ms against bare Flask's 0.2 ms. Of ours: the "
+    "Redis append about a third (one `EVALSHA` round trip; on this VM a round trip costs ~125-135 us of client "
+    "CPU whatever its size, 100 B or 16 KB, so compressing the body would save nothing), marshmallow validation "
+    "about an eighth, JSON to Decimal about a twentieth (80 us), the log line 60-130 us, the metrics 10 us "
+    "(prometheus multiprocess mode: 10.8 us against 9.7 in one process, so no cheaper scheme is worth its "
+    "risk), Flask's request context and our hooks the rest. Cut: the second log line (gunicorn's access line "
+    "for a webhook: the app's line now carries its fields) and full garbage collections walking ~90,000 "
+    "start-up objects (92 ms each in-process, `gc.freeze` after start-up). Tried and dropped: "
+    "`cache_logger_on_first_use` (123 vs 131 us per line, noise; and it would hide lines from "
+    "`capture_logs`), one joined regex search per log line (every real line holds a digit run in its "
+    "idempotency key or event id, so it always took the full path). +1.0 ms would need the append, "
+    "validation and log line together to cost what one Redis round trip and Flask's own request do.",
+    "- **Issue 16, latency and capacity (16.2, 16.3).** The whole service is CPU-bound on the two cores. "
+    "Measured per process in the open-loop rounds: the web 3.1-3.6 ms per request, the workers 2.6-4.4 ms "
+    "per event (small batches at a steady rate: the per-drain costs, an RQ job and five statements, are "
+    "shared by fewer events than in a backlog drain, ~1.1 ms), PostgreSQL about 0.4 ms, the load generator "
+    "0.3 ms: ~7 ms of CPU per delivery, so 300/s needs about one core more than the web alone and 700/s "
+    "(~5 cores) is out of reach; even bare Flask at 700/s had p99 300-534 ms here. When the web holds the cores "
+    "the workers fall behind (ack -> processed grows through a round) and catch up after it: every "
+    "acknowledged event was processed exactly once in every round.",
     "- **Ack throughput and p99 (web).** CPU-bound: the CPU-per-request row is the ceiling on the throughput "
     "ratio (0.20-0.29x before this round of work, 0.28-0.34x in three runs today). Of our request CPU (py-spy "
     "--gil), parsing and marshmallow validation are about a sixth, our structured log line and gunicorn's access "

@@ -2,7 +2,9 @@
 
 ``logger_class`` in gunicorn.conf.py. The error log (boot, worker exits, timeouts) is handed to
 the root handler that ``configure_logging`` installs; the access log becomes one structured
-``http.access`` line per request, without the query string (it could carry a token).
+``http.access`` line per request, without the query string (it could carry a token), except for
+requests the app logged itself with the same fields (a webhook's ``webhook.handled``): one line
+per request, not two.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from gunicorn import glogging
 from config import Settings
 from ops.logconfig import configure_logging
 
+#: The WSGI environ key an app sets on a request it wrote its own complete line for
+#: (``web.webhooks`` sets it).
+APP_LOGGED = "webhook_receiver.logged"
+
 access_log = structlog.get_logger("gunicorn.access")
 
 
@@ -29,6 +35,8 @@ class StructlogLogger(glogging.Logger):
             log.propagate = True
 
     def access(self, resp: Any, req: Any, environ: MutableMapping[str, Any], request_time: Any) -> None:
+        if environ.get(APP_LOGGED):
+            return
         atoms = self.atoms(resp, req, environ, request_time)
         access_log.info(
             "http.access",

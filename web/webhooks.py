@@ -20,6 +20,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 import providers
 from config import Settings
 from ops import refusals
+from ops.gunicorn_logging import APP_LOGGED
 from providers.errors import ProviderDisabled, Unauthenticated, WebhookError
 from schemas.envelope import QUARANTINED
 from web.outcome import Outcome, record, recorded, refuse
@@ -45,12 +46,17 @@ def _start() -> None:
 def _finish(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.get("request_id", "")
     if request.path.startswith("/webhooks/"):
+        # The access line's fields too (method, path, bytes): this is the request's only line.
         log.info(
             "webhook.handled",
+            method=request.method,
+            path=request.path,
             status=response.status_code,
+            bytes=response.content_length,
             outcome=recorded().value,
             duration_ms=round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2),
         )
+        request.environ[APP_LOGGED] = True  # gunicorn's access hook then writes no second line
     return response
 
 

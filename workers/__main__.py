@@ -15,6 +15,7 @@ event is re-run within about 75 s plus its first retry interval, and once (the i
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -128,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     stream.ensure_group(connection)
     drain_if_waiting(connection, settings)  # what arrived while no worker ran
     alerts.start(settings, lambda: connect(settings))  # checks and digest beside the job loop (docs/alerts.md)
+    # Imports and the engine live as long as the process: out of every full collection's walk
+    # (gunicorn.conf.py's post_worker_init does the same for the web).
+    gc.collect()
+    gc.freeze()
     worker.work(with_scheduler=True, logging_level=settings.log_level)
     return 0
 

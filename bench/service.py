@@ -1,0 +1,213 @@
+"""The whole service on one machine under an open-loop load: latency at 300/s, capacity at 700/s.
+
+Web (gunicorn, the Procfile's line), 2 ``python -m workers``, PostgreSQL and a Redis of our own
+run together; ``bench.openloop`` (a separate, light process) sends signed Kobana deliveries, each
+a different boleto, on a fixed schedule and counts each one's latency from its *scheduled* time. Ack → processed is read
+from the event log itself: ``processed_at - received_at`` of every event of the round (the door
+stamps ``received_at`` just before the Redis append that precedes its 2xx).
+
+The baseline, in alternating rounds at the same offered rate, is bare Flask under the same
+gunicorn settings (its ack latency) while our workers sit idle. Every round of ours checks that
+each acknowledged delivery became exactly one processed event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import psutil
+
+from bench import bodies
+from bench.ack import Plan, service_env
+from bench.procs import Server, Workers, redis_server, servers
+from bench.report import Report, Row, median
+from bench.worker import Store, postgres_base, postgres_store
+
+OPENLOOP_RATE = 300.0
+OPENLOOP_ACK_P99_MS = 10.0
+OPENLOOP_PROCESSED_P99_MS = 100.0
+CAPACITY_RATE = 700.0
+CAPACITY_ACK_P99_MS = 50.0
+#: How long the last events may take to be processed after the schedule ends before a round fails.
+SETTLE_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class Result:
+    load: dict
+    processed: int
+    processed_p50_ms: float
+    processed_p99_ms: float
+    web_cpu_ms: float
+    worker_cpu_ms: float
+    ok: bool
+
+
+def _send(server: Server, body_path: str, signature: str, rate: float, seconds: float) -> dict:
+    argv = [sys.executable, "-m", "bench.openloop", server.url + "/webhooks/kobana", "--body", body_path,
+            "--signature", signature, "--prefix", uuid.uuid4().hex[:12], "--rate", str(rate),
+            "--seconds", str(seconds), "--secret", bodies.SECRET]  # fmt: skip
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=seconds + 60)
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.openloop failed: {out.stderr.strip()[-500:]}")
+    line = next(x for x in out.stdout.splitlines() if x.startswith("BENCH_JSON "))
+    result: dict = json.loads(line.removeprefix("BENCH_JSON "))
+    return result
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def _settle(store: Store, first_id: int, expected: int) -> int:
+    """Wait until ``expected`` events after ``first_id`` are processed (or no progress for 60 s)."""
+    deadline, last = time.monotonic() + SETTLE_SECONDS, -1
+    while True:
+        done = int(store.query("SELECT count(*) FROM events WHERE id > %s AND processed_at IS NOT NULL", first_id)[0])
+        if done >= expected or time.monotonic() > deadline:
+            return done
+        if done != last:
+            last, deadline = done, max(deadline, time.monotonic() + 60)
+        time.sleep(0.25)
+
+
+class _Service:
+    def __init__(self, plan: Plan, report: Report, store: Store, ours: Server, bare: Server, workers: Workers) -> None:
+        self.plan, self.report, self.store, self.ours, self.bare = plan, report, store, ours, bare
+        self.workers = workers
+        raw = bodies.paid()
+        self.body = plan.workdir / "body-openloop.json"
+        self.body.write_bytes(raw)
+        self.signature = bodies.signature(raw)
+
+    def ours_round(self, rate: float, seconds: float, name: str) -> Result:
+        first_id = self.store.max_id()
+        cpu_before, worker_before = self.ours.cpu_seconds(), _cpu_seconds(self.workers.pids())
+        load = _send(self.ours, str(self.body), self.signature, rate, seconds)
+        web_cpu_ms = (self.ours.cpu_seconds() - cpu_before) * 1000 / max(load["answered"], 1)
+        processed = _settle(self.store, first_id, load["ok"])
+        worker_cpu_ms = (_cpu_seconds(self.workers.pids()) - worker_before) * 1000 / max(processed, 1)
+        rows, distinct, p50, p99 = self.store.query(
+            "SELECT count(*), count(DISTINCT idempotency_key), "
+            "percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)), "
+            "percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM processed_at - received_at)) "
+            "FROM events WHERE id > %s",
+            first_id,
+        )
+        ok = load["errors"] == 0 and processed == rows == distinct == load["ok"] == load["sent"]
+        result = Result(load, processed, float(p50 or 0) * 1000, float(p99 or 0) * 1000, web_cpu_ms, worker_cpu_ms, ok)
+        self.report.detail(
+            f"{name}: offered {rate:.0f}/s, achieved {load['achieved_rps']:6.1f}/s  ack p50 {load['p50_ms']:6.2f} ms  "
+            f"p99 {load['p99_ms']:7.2f} ms  max {load['max_ms']:7.1f} ms  "
+            f"ack->processed p50 {result.processed_p50_ms:6.1f} ms "
+            f"p99 {result.processed_p99_ms:7.1f} ms  web cpu {web_cpu_ms:.2f} ms/req  "
+            f"workers cpu {worker_cpu_ms:.2f} ms/event  sent {load['sent']}  "
+            f"2xx {load['ok']}  processed {processed}  client cpu {load['client_cpu_s']:.1f} s"
+            f"{'' if ok else '  <-- CHECK FAILED'}"
+        )
+        if not ok:
+            self.report.notes.append(
+                f"- {name}: sent {load['sent']}, 2xx {load['ok']}, errors {load['errors']}, rows {rows}, "
+                f"distinct {distinct}, processed {processed}."
+            )
+        return result
+
+    def bare_round(self, rate: float, seconds: float, name: str) -> dict:
+        load = _send(self.bare, str(self.body), self.signature, rate, seconds)
+        self.report.detail(
+            f"{name}: offered {rate:.0f}/s, achieved {load['achieved_rps']:6.1f}/s  ack p50 {load['p50_ms']:6.2f} ms  "
+            f"p99 {load['p99_ms']:7.2f} ms  max {load['max_ms']:7.1f} ms  errors {load['errors']}"
+        )
+        return load
+
+
+def _with_service(plan: Plan, report: Report, body: object) -> None:
+    store = postgres_store(postgres_base(), "bench_service").reset()
+    with redis_server(plan.workdir / "redis-service") as url:
+        env = service_env(url, plan.workdir, DATABASE_URL=store.url)
+        ours_server = Server("wsgi:app", env, plan.workdir / "logs" / "web-service.log")
+        bare_server = Server("bench.apps.bare:app", env, plan.workdir / "logs" / "web-service-bare.log")
+        log = plan.workdir / "logs" / "worker-service.log"
+        with (
+            servers(ours_server, bare_server) as (ours, bare),
+            Workers([sys.executable, "-m", "workers"], env, log, 2) as workers,
+        ):
+            service = _Service(plan, report, store, ours, bare, workers)
+            service.ours_round(50, 2, "warm-up (ours)")
+            service.bare_round(50, 2, "warm-up (bare)")
+            body(service)  # type: ignore[operator]
+
+
+def openloop(plan: Plan, report: Report) -> None:
+    """(2) at a fixed 300 deliveries/s with the workers running: ack p99 and ack → processed p99."""
+    print("== openloop: latency at 300 deliveries/s, whole service")
+    seconds = 5.0 if plan.seconds < 3 else 20.0
+    rounds = max(2, plan.rounds - 2)
+
+    def body(service: _Service) -> None:
+        mine, base = [], []
+        for i in range(rounds):
+            mine.append(service.ours_round(OPENLOOP_RATE, seconds, f"openloop ours #{i + 1}"))
+            base.append(service.bare_round(OPENLOOP_RATE, seconds, f"openloop bare #{i + 1}"))
+        ack99, bare99 = median([r.load["p99_ms"] for r in mine]), median([b["p99_ms"] for b in base])
+        ack50, bare50 = median([r.load["p50_ms"] for r in mine]), median([b["p50_ms"] for b in base])
+        report.add(
+            Row(
+                f"(16.2) ack p50 / p99 at a fixed {OPENLOOP_RATE:.0f} req/s, open loop, 2 workers running",
+                f"{ack50:.1f} / {ack99:.1f} ms",
+                f"{bare50:.1f} / {bare99:.1f} ms (bare Flask)",
+                f"{ack99 / bare99:.2f}× (p99)",
+                f"p99 ≤ {OPENLOOP_ACK_P99_MS:.0f} ms",
+                ack99 <= OPENLOOP_ACK_P99_MS and all(r.ok for r in mine),
+            )
+        )
+        p99 = median([r.processed_p99_ms for r in mine])
+        report.add(
+            Row(
+                f"(16.2) ack → processed p50 / p99 at {OPENLOOP_RATE:.0f} req/s (received_at → processed_at)",
+                f"{median([r.processed_p50_ms for r in mine]):.0f} / {p99:.0f} ms",
+                "-",
+                "-",
+                f"p99 ≤ {OPENLOOP_PROCESSED_P99_MS:.0f} ms",
+                p99 <= OPENLOOP_PROCESSED_P99_MS and all(r.ok for r in mine),
+            )
+        )
+
+    _with_service(plan, report, body)
+
+
+def capacity(plan: Plan, report: Report) -> None:
+    """(3) an offered 700 deliveries/s for a minute, the whole service and the load on one machine."""
+    print("== capacity: 700 deliveries/s for a minute, whole service")
+    seconds = 10.0 if plan.seconds < 3 else 60.0
+
+    def body(service: _Service) -> None:
+        mine = service.ours_round(CAPACITY_RATE, seconds, "capacity ours")
+        base = service.bare_round(CAPACITY_RATE, seconds, "capacity bare")
+        load = mine.load
+        report.add(
+            Row(
+                f"(16.3) {CAPACITY_RATE:.0f} deliveries/s offered for {seconds:.0f} s: "
+                "achieved, ack p99, all processed",
+                f"{load['achieved_rps']:.0f}/s, p99 {load['p99_ms']:.1f} ms, "
+                f"{mine.processed:,}/{load['sent']:,} processed"
+                f" (ack → processed p99 {mine.processed_p99_ms:.0f} ms)",
+                f"{base['achieved_rps']:.0f}/s, p99 {base['p99_ms']:.1f} ms (bare Flask)",
+                f"{load['p99_ms'] / base['p99_ms']:.2f}× (p99)",
+                f"p99 ≤ {CAPACITY_ACK_P99_MS:.0f} ms, every event processed",
+                load["p99_ms"] <= CAPACITY_ACK_P99_MS and mine.ok,
+            )
+        )
+
+    _with_service(plan, report, body)
