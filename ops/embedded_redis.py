@@ -28,8 +28,12 @@ def url_for(var_dir: Path) -> str:
     return f"unix://{(var_dir / SOCKET_NAME).resolve()}"
 
 
-def ensure_running(var_dir: Path, fsync: str = "always", timeout: float = 10.0) -> str:
-    """Return the URL of the embedded Redis for ``var_dir``, starting it if nobody has."""
+def ensure_running(var_dir: Path, fsync: str = "always", timeout: float = 10.0, *, track: bool = True) -> str:
+    """Return the URL of the embedded Redis for ``var_dir``, starting it if nobody has.
+
+    A server started here is stopped by ``stop_started`` when the command ends, unless ``track``
+    is false: a caller that outlives its commands (the test session, which runs many CLI commands
+    in-process) stops it itself with ``stop``."""
     var_dir.mkdir(parents=True, exist_ok=True)
     url = url_for(var_dir)
     if _answers(url):
@@ -70,7 +74,8 @@ def ensure_running(var_dir: Path, fsync: str = "always", timeout: float = 10.0) 
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        _started.add(var_dir.resolve())
+        if track:
+            _started.add(var_dir.resolve())
         deadline = time.monotonic() + timeout
         while not _answers(url):
             if time.monotonic() > deadline:

@@ -48,7 +48,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     var_dir = None
     if wanted == "embedded" or (not wanted and not _local_redis_answers()):
         var_dir = tmp_path_factory.mktemp("redis")
-        url = embedded_redis.ensure_running(var_dir, fsync="everysec")
+        url = embedded_redis.ensure_running(var_dir, fsync="everysec", track=False)
     else:
         url = wanted or f"redis://127.0.0.1:6379/{os.environ.get('TEST_REDIS_DB', '13')}"
     conn = redis.Redis.from_url(url)
