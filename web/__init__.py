@@ -1,4 +1,5 @@
-"""Everything that touches ``flask.request``: the door, health checks and the ``/metrics`` view.
+"""Everything that touches ``flask.request``: the door, health checks, the ``/metrics`` view, the
+finance console (``web/console``) and the ``flask`` command groups (``web/cli``).
 
 Imports point one way: ``web`` uses workers, ledger, providers and ops; nothing there imports
 ``web`` or Flask.
@@ -13,7 +14,7 @@ from web import health, queue, scrape, webhooks
 
 
 def register(app: Flask, settings: Settings) -> None:
-    """Attach the Redis client, the door, the health checks and the metrics view to ``app``."""
+    """Attach the Redis client, the door, the health checks, the metrics view and the console to ``app``."""
     queue.init_app(app, settings)
     app.register_blueprint(webhooks.bp)
     health.init_app(app)
