@@ -34,11 +34,12 @@ def main() -> None:
     from ledger.discrepancies import DiscrepancyRow
     from ledger.traffic import generate
     from ops import embedded_redis
-    from tests.browser_helpers import chromium, post_webhook, service, wait_for
+    from tests.browser_helpers import chromium, post_webhook, service
     from tests.console_helpers import PASSWORD, add_user
     from tests.helpers import KOBANA_SECRET, kobana_signature
     from tests.ledger_helpers import body, raw
     from tests.procs import service_env
+    from tests.servers import wait_for
 
     work = Path(tempfile.mkdtemp(prefix="console-shots-"))
     redis_url = embedded_redis.ensure_running(work / "redis")

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -78,13 +77,3 @@ def post_webhook(base: str, path: str, raw: bytes, headers: dict[str, str]) -> i
     request = urllib.request.Request(base + path, data=raw, headers={"Content-Type": "application/json", **headers})
     with urllib.request.urlopen(request, timeout=10) as response:
         return int(response.status)
-
-
-def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")

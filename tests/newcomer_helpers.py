@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -87,16 +86,6 @@ def processes_mentioning(text: str) -> set[int]:
 
 def embedded_redis_pids(var_dir: Path) -> set[int]:
     return {p for p in processes_mentioning(str(var_dir.resolve())) if "redis-server" in cmdline(p)}
-
-
-def wait_for(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stop_all(pids: Iterable[int]) -> None:

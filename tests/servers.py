@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -29,6 +30,17 @@ def wait_until(check, timeout: float = 10.0, what: str = "server") -> None:  # t
             pass
         time.sleep(0.05)
     raise TimeoutError(f"{what} did not come up in {timeout} s")
+
+
+def wait_for(check: Any, timeout: float = 20.0, what: str = "condition") -> Any:
+    """``check()``'s first truthy value, polled until ``timeout``; its exceptions are not swallowed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextmanager

@@ -19,10 +19,11 @@ import sqlalchemy as sa
 import db
 from db.models import EventRecord
 from ledger.discrepancies import DiscrepancyRow
-from tests.browser_helpers import chromium, post_webhook, require_chromium, service, wait_for
+from tests.browser_helpers import chromium, post_webhook, require_chromium, service
 from tests.console_helpers import PASSWORD, add_user, quarantined_event
 from tests.helpers import kobana_signature
 from tests.ledger_helpers import body, raw
+from tests.servers import wait_for
 
 pytestmark = pytest.mark.browser
 

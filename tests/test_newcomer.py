@@ -25,9 +25,8 @@ from tests.newcomer_helpers import (
     python,
     run,
     stop_all,
-    wait_for,
 )
-from tests.servers import free_port
+from tests.servers import free_port, wait_for
 
 
 def _postgres_answers() -> bool:
