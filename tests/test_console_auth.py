@@ -236,3 +236,17 @@ def test_the_wsgi_entry_point_stops_with_one_line_naming_secret_key(value):
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_flask_command_line_needs_no_secret_key(tmp_path):
+    """``python -m flask --app wsgi …`` runs one command and serves no session: no SECRET_KEY asked."""
+    import os
+    import subprocess
+    import sys
+
+    from config import PROJECT_ROOT
+
+    env = {"PATH": os.environ.get("PATH", ""), "VAR_DIR": str(tmp_path), "REDIS_URL": "redis://127.0.0.1:1/0"}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "users", "list"], cwd=PROJECT_ROOT,
+                            env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert "SECRET_KEY" not in result.stderr, result.stderr
