@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import redis
 import sqlalchemy as sa
+from rq import Worker
 
 import db
 from config import CelcoinCreds, Secrets, Settings
@@ -300,6 +302,15 @@ class Stack:
         for _ in range(self.worker_count):
             self.start_worker()
 
+    def wait_for_workers(self, timeout: float = 30.0) -> None:
+        """Until every worker process has registered with Redis: past its preflight and listening."""
+        deadline = time.monotonic() + timeout
+        with redis.Redis.from_url(self.redis.url) as connection:
+            while Worker.count(connection=connection) < len(self.workers):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{len(self.workers)} workers did not start within {timeout} s")
+                time.sleep(0.1)
+
     def kill_worker(self, index: int = 0) -> None:
         """SIGKILL a worker's whole process group (mid-job, if it had one) and start a fresh one."""
         proc = self.workers.pop(index)
@@ -411,4 +422,5 @@ def stack(pg: PrivatePostgres, name: str, **options: Any) -> Iterator[Stack]:
         yield running
     finally:
         running.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not os.environ.get("FAULTS_KEEP"):  # FAULTS_KEEP=1 keeps the processes' logs to read
+            shutil.rmtree(workdir, ignore_errors=True)

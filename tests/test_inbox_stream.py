@@ -203,11 +203,43 @@ def test_batches_shrink_so_slow_handlers_finish_well_inside_the_job_timeout(sett
     """At 200 ms per event and a 30 s timeout a drain takes 50 events (10 s), not 200 (40 s, killed)."""
     pace = jobs.Pace()
     slow = settings.replace(job_timeout=30, drain_batch=200)
-    assert pace.batch(slow) == 200  # nothing measured yet
     pace.observe(0.2)
     assert pace.batch(slow) == 50
     pace.observe(0.0005)
     assert 50 < pace.batch(slow) <= 200  # recovers as handlers get fast again, never past DRAIN_BATCH
+
+
+def test_a_process_that_has_measured_nothing_takes_a_small_first_batch(settings):
+    """A worker started during an outage meets the whole backlog when the database returns: it
+    learns its handlers' pace on a small batch before it takes DRAIN_BATCH at once."""
+    pace = jobs.Pace()
+    assert pace.batch(settings.replace(drain_batch=200)) == jobs.Pace.FIRST_BATCH < 200
+    assert pace.batch(settings.replace(drain_batch=5)) == 5
+    pace.observe(0.0005)
+    assert pace.batch(settings.replace(job_timeout=30, drain_batch=200)) == 200
+
+
+def test_a_timeout_that_lands_in_a_handler_mid_drain_is_nobodys_attempt(
+    settings, deliver, registry, redis_conn, engine
+):
+    """RQ's timeout fires in whatever runs at that moment; in a drain that is often an ordinary
+    handler on an ordinary event. The drain was too long, not the event: no attempt is counted,
+    every event gets its own job with its full retries, and the next batch is a third as big."""
+    from rq.timeouts import JobTimeoutException
+
+    def ledger(event, session):
+        if event.idempotency_key == "delivery:d-1":
+            raise JobTimeoutException("Task exceeded maximum timeout value (2 seconds)")
+        fx.record(event, session, "ledger")
+
+    registry.handler("kobana", "bank_billet.paid")(ledger)
+    rt = jobs.configure(settings.replace(job_timeout=2))
+    _deliver_many(deliver, 3)
+    assert jobs.drain_inbox() == {"taken": 3, "processed": 0, "handed_over": 3}
+    assert set(_statuses(engine).values()) == {("received", 0)}
+    assert sorted(_drain_jobs(redis_conn)) == [DRAIN_JOB] + ["workers.jobs.process_event"] * 3
+    assert redis_conn.xlen(stream.INBOX) == 0
+    assert rt.pace.batch(rt.settings) == 1  # 3 events outlived the timeout: one at a time now
 
 
 def test_a_drain_that_times_out_hands_its_events_to_their_own_jobs(deliver, runtime, registry, redis_conn, monkeypatch):

@@ -11,12 +11,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 from marshmallow import ValidationError
 from rq import get_current_job
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,11 +36,43 @@ from workers import inbox, queue, stream
 log = structlog.get_logger(__name__)
 
 
+class Pace:
+    """Sizes batches so a drain ends well inside its job timeout, whatever the handlers cost.
+
+    A batch of 200 events whose handlers take 200 ms each would need 40 s; past ``JOB_TIMEOUT``
+    RQ interrupts the drain, and the next drain of the same size would die the same way. So each
+    process keeps a moving average of seconds per event and takes at most what fits in a third
+    of the timeout. Until it has measured one, a process takes ``FIRST_BATCH``: a worker started
+    during an outage meets the whole backlog at once when the database returns. A drain that
+    times out hands its events to their own jobs (no attempt spent) and cuts the next batch to a
+    third: it has learnt that its events take at least ``JOB_TIMEOUT`` / batch each.
+    """
+
+    FIRST_BATCH = 20
+
+    def __init__(self) -> None:
+        self.seconds_per_event: float | None = None
+
+    def batch(self, settings: Settings) -> int:
+        if not self.seconds_per_event:
+            return min(settings.drain_batch, self.FIRST_BATCH)
+        fits = int(settings.job_timeout / 3 / self.seconds_per_event)
+        return max(1, min(settings.drain_batch, fits))
+
+    def observe(self, seconds_per_event: float) -> None:
+        previous = self.seconds_per_event
+        self.seconds_per_event = seconds_per_event if previous is None else 0.7 * previous + 0.3 * seconds_per_event
+
+    def ran_out(self, events: int, settings: Settings) -> None:
+        self.seconds_per_event = max(self.seconds_per_event or 0.0, settings.job_timeout / max(1, events))
+
+
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    pace: Pace = field(default_factory=Pace)  # what this process has measured of its handlers
 
 
 _runtime: Runtime | None = None
@@ -114,7 +148,7 @@ def drain_inbox() -> dict[str, int]:
     rt = runtime()
     job = get_current_job()
     connection = job.connection if job is not None else queue.connect(rt.settings)
-    batch = _pace.batch(rt.settings)
+    batch = rt.pace.batch(rt.settings)
     taken = stream.take(connection, stream.consumer_name(), batch, reclaim_after_ms(rt.settings))
     if len(taken) >= batch:
         queue.ring(connection, rt.settings)
@@ -136,7 +170,7 @@ def drain_inbox() -> dict[str, int]:
         return {"taken": len(taken), "processed": 0, "handed_over": 0, "deferred": len(entries)}
     stream.ack(connection, [entry.id for entry in entries])
     seconds = (time.perf_counter() - started) / len(items)
-    _pace.observe(seconds)
+    rt.pace.observe(seconds)
     for envelope, outcome in outcomes:
         metrics.event_finished(envelope.provider, envelope.event_code, outcome.status, seconds)
         log.info(
@@ -148,32 +182,6 @@ def drain_inbox() -> dict[str, int]:
         )
     return {"taken": len(taken), "processed": len(outcomes), "handed_over": handed_over}
 
-
-class Pace:
-    """Sizes batches so a drain ends well inside its job timeout, whatever the handlers cost.
-
-    A batch of 200 events whose handlers take 200 ms each would need 40 s; past ``JOB_TIMEOUT``
-    RQ kills the drain, its entries wait to be claimed, and the next drain of the same size dies
-    the same way. So each process keeps a moving average of seconds per event and takes at most
-    what fits in a third of the timeout. A drain that times out still counts: the timeout error
-    is caught like any batch failure (each event gets its own job) and its pace is observed.
-    """
-
-    def __init__(self) -> None:
-        self.seconds_per_event: float | None = None
-
-    def batch(self, settings: Settings) -> int:
-        if not self.seconds_per_event:
-            return settings.drain_batch
-        fits = int(settings.job_timeout / 3 / self.seconds_per_event)
-        return max(1, min(settings.drain_batch, fits))
-
-    def observe(self, seconds_per_event: float) -> None:
-        previous = self.seconds_per_event
-        self.seconds_per_event = seconds_per_event if previous is None else 0.7 * previous + 0.3 * seconds_per_event
-
-
-_pace = Pace()
 
 #: Handler failures one drain isolates by re-running the rest of its batch; past this, the
 #: remaining events each get their own job (a batch full of failures must not cost O(n²)).
@@ -199,15 +207,23 @@ def _store_and_dispatch(
             return list(zip((e for e, _ in pending), outcomes, strict=True)), handed_over
         except DatabaseUnavailable:
             raise
-        except inbox.BatchFormFailed as exc:
-            log.info("drain.batch_form_failed", events=len(pending), error=inbox.error_text(exc))
-            use_many = False  # again, one call per event, to find the event that fails
-        except inbox.BatchItemFailed as exc:
-            envelope, _payload = pending.pop(exc.index)
-            _retry_later(rt, connection, envelope, exc.failure)
-            handed_over += 1
-            use_many = True
         except Exception as exc:
+            if ran_out_of_time(exc):
+                # Wherever RQ's timeout landed (a statement, or a handler that was merely next),
+                # the drain as a whole took too long: nobody's attempt. Smaller batches from now on.
+                log.warning("drain.out_of_time", events=len(pending), error=inbox.error_text(exc))
+                rt.pace.ran_out(len(items), rt.settings)
+                break
+            if isinstance(exc, inbox.BatchFormFailed):
+                log.info("drain.batch_form_failed", events=len(pending), error=inbox.error_text(exc))
+                use_many = False  # again, one call per event, to find the event that fails
+                continue
+            if isinstance(exc, inbox.BatchItemFailed):
+                envelope, _payload = pending.pop(exc.index)
+                _retry_later(rt, connection, envelope, exc.failure)
+                handed_over += 1
+                use_many = True
+                continue
             log.warning("drain.batch_failed", events=len(pending), error=inbox.error_text(exc))
             break
     events = queue.events_queue(connection)
@@ -227,25 +243,35 @@ class DatabaseUnavailable(Exception):
         self.cause = cause
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps: a handler's failure chains its cause, SQLAlchemy the driver's error."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
 def database_unavailable(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what it wraps: a handler's failure chains its cause) is the database
-    being unreachable, a connection lost or refused, rather than anything the event did.
+    """Whether ``exc`` (or what it wraps) is the database being unreachable, a connection lost or
+    refused, rather than anything the event did.
 
     SQLAlchemy raises ``OperationalError`` for those (server down, connection refused or reset,
     SQLite unable to open or locked) and marks a dropped connection ``connection_invalidated``.
     """
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, OperationalError | InterfaceError):
-            return True
-        if isinstance(current, DBAPIError) and current.connection_invalidated:
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+    return any(
+        isinstance(e, OperationalError | InterfaceError) or (isinstance(e, DBAPIError) and e.connection_invalidated)
+        for e in _chain(exc)
+    )
+
+
+def ran_out_of_time(exc: BaseException) -> bool:
+    """Whether RQ's job timeout (its SIGALRM "death penalty") is behind ``exc``: raised in whatever
+    ran at that moment, a statement or a handler, and wrapped by what caught it."""
+    return any(isinstance(e, JobTimeoutException) for e in _chain(exc))
 
 
 def _process_batch(rt: Runtime, pending: list[tuple[Envelope, dict[str, Any] | None]], use_many: bool) -> list[Any]:
