@@ -29,6 +29,8 @@ from typing import Any
 from urllib.parse import quote
 
 import psycopg
+import psycopg.conninfo
+import psycopg.sql
 import redis
 
 import db
@@ -88,6 +90,7 @@ class Store:
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         else:
             schema = self.url.rsplit("%3D", 1)[1]
+            _ensure_database(self.url)
             with psycopg.connect(_libpq(self.url), autocommit=True) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
                 conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -117,6 +120,19 @@ def postgres_store(base: str, schema: str) -> Store:
 
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _ensure_database(url: str) -> None:
+    """Create the bench's database (``test_bench`` by default) the first time: a fresh machine has none."""
+    info = psycopg.conninfo.conninfo_to_dict(_libpq(url))
+    name = info.pop("dbname", None)
+    info.pop("options", None)
+    if not name:
+        return
+    with psycopg.connect(**{**info, "dbname": "postgres"}, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(psycopg.sql.SQL("CREATE DATABASE {}").format(psycopg.sql.Identifier(name)))
+            print(f"bench: created PostgreSQL database {name!r}")
 
 
 # -- the backlog -------------------------------------------------------------------------------
