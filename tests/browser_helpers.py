@@ -77,3 +77,16 @@ def post_webhook(base: str, path: str, raw: bytes, headers: dict[str, str]) -> i
     request = urllib.request.Request(base + path, data=raw, headers={"Content-Type": "application/json", **headers})
     with urllib.request.urlopen(request, timeout=10) as response:
         return int(response.status)
+
+
+def click_through(driver: Any, element: Any, timeout: float = 15.0) -> None:
+    """Click what loads a new page and return once it has: the page left behind is gone and the
+    new one is parsed. Reading right after ``click()`` can still see the old page on a busy machine."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    before = driver.find_element("tag name", "html")
+    element.click()
+    wait = WebDriverWait(driver, timeout)
+    wait.until(expected_conditions.staleness_of(before))
+    wait.until(lambda d: d.execute_script("return document.readyState") == "complete")

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 import db
 from db.models import EventRecord
 from ledger.discrepancies import DiscrepancyRow
-from tests.browser_helpers import chromium, post_webhook, require_chromium, service
+from tests.browser_helpers import chromium, click_through, post_webhook, require_chromium, service
 from tests.console_helpers import PASSWORD, add_user, quarantined_event
 from tests.helpers import kobana_signature
 from tests.ledger_helpers import body, raw
@@ -92,12 +92,12 @@ def test_an_analyst_reads_the_overview_and_resolves_a_discrepancy_which_leaves_t
     discrepancy_id = underpaid_boleto_through_the_door(console_url, engine)
     log_in(fresh, console_url, "ana@example.com")
     assert "Visão geral" in fresh.find_element(By.TAG_NAME, "h1").text
-    fresh.find_element(By.PARTIAL_LINK_TEXT, "divergências abertas").click()
+    click_through(fresh, fresh.find_element(By.PARTIAL_LINK_TEXT, "divergências abertas"))
     assert "kobana:84512377" in fresh.find_element(By.TAG_NAME, "main").text
-    fresh.find_element(By.LINK_TEXT, str(discrepancy_id)).click()
+    click_through(fresh, fresh.find_element(By.LINK_TEXT, str(discrepancy_id)))
     Select(fresh.find_element(By.NAME, "reason")).select_by_value("charged_difference")
     fresh.find_element(By.NAME, "note").send_keys("Boleto complementar de R$ 49,90 enviado")
-    fresh.find_element(By.CSS_SELECTOR, "form.resolve button").click()
+    click_through(fresh, fresh.find_element(By.CSS_SELECTOR, "form.resolve button"))
     assert "resolvida" in fresh.find_element(By.CSS_SELECTOR, "dd.status-resolved").text
     fresh.get(console_url + "/console/discrepancies")
     assert "kobana:84512377" not in fresh.find_element(By.TAG_NAME, "main").text
@@ -127,10 +127,10 @@ def test_events_are_filtered_and_one_opened_with_its_body_masked(fresh, console_
     fresh.get(console_url + "/console/events")
     fresh.find_element(By.NAME, "q").send_keys("kobana:84512377")
     fresh.find_element(By.NAME, "code").send_keys("bank_billet.paid")
-    fresh.find_element(By.CSS_SELECTOR, "form.filters button").click()
+    click_through(fresh, fresh.find_element(By.CSS_SELECTOR, "form.filters button"))
     links = fresh.find_elements(By.CSS_SELECTOR, "table.list tbody a")
     assert len(links) == 1
-    links[0].click()
+    click_through(fresh, links[0])
     page = fresh.find_element(By.TAG_NAME, "main").text
     assert "Corpo bruto como recebido" in page and "Mensalidade junho/2026" in page
     assert "311.422.058-90" not in page
@@ -143,7 +143,7 @@ def test_an_operator_replays_a_quarantined_event(fresh, console_url, engine):
     event_id = quarantined_event(engine, "browser-q")
     log_in(fresh, console_url, "olga@example.com")
     fresh.get(console_url + "/console/quarantine")
-    fresh.find_element(By.CSS_SELECTOR, "table.list tbody form button").click()
+    click_through(fresh, fresh.find_element(By.CSS_SELECTOR, "table.list tbody form button"))  # the replay runs in it
     assert f"/console/events/{event_id}" in fresh.current_url
 
     def status() -> str:
