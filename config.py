@@ -68,6 +68,8 @@ class Settings:
     job_timeout: int = 30
     #: Events a drain job takes from the inbox stream and stores in one transaction.
     drain_batch: int = 200
+    #: How long a drain waits for the next events before it lets its job end (workers/jobs.py).
+    drain_linger_ms: int = 100
     #: How often a worker sweeps RQ's registries (re-queues abandoned jobs); RQ's default is 600 s.
     worker_maintenance_interval: int = 15
     #: Worker liveness TTL; an idle worker wakes every ``worker_ttl - 15`` s to do maintenance.
@@ -219,6 +221,7 @@ class Settings:
             job_retry_intervals=_int_list(env, "JOB_RETRY_INTERVALS"),
             job_timeout=_int(env, "JOB_TIMEOUT", minimum=1),
             drain_batch=_int(env, "DRAIN_BATCH", minimum=1),
+            drain_linger_ms=_int(env, "DRAIN_LINGER_MS", minimum=0),
             worker_maintenance_interval=_int(env, "WORKER_MAINTENANCE_INTERVAL", minimum=1),
             worker_ttl=_int(env, "WORKER_TTL", minimum=16),
             worker_class=_choice(env, "WORKER_CLASS", ("simple", "forking")),

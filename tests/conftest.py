@@ -132,6 +132,7 @@ def settings(redis_conn: redis.Redis, redis_url: str, database_url: str, engine:
         celcoin=CelcoinCreds(CELCOIN_USER.encode(), CELCOIN_PASSWORD.encode()),
         var_dir=tmp_path / "var",
         job_retry_max=0,
+        drain_linger_ms=0,  # a drain ends as soon as the inbox is empty (tests/test_inbox_stream.py lingers)
         secret_key=SECRET_KEY,
     )
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import sqlalchemy as sa
 from rq import Queue
 
@@ -60,14 +63,88 @@ def test_a_drained_batch_leaves_the_stream(deliver, runtime, registry, redis_con
     assert redis_conn.xpending(stream.INBOX, stream.GROUP)["pending"] == 0
 
 
-def test_a_full_batch_rings_for_another_drain_so_a_second_worker_helps(settings, deliver, redis_conn, registry):
-    """With more waiting than a batch, the drain queues the next one before it processes its own."""
+def test_a_full_batch_calls_a_second_drain_so_another_worker_helps(settings, deliver, redis_conn, registry, effects):
+    """With more waiting than a batch, the drain queues a helper (one, however many full batches
+    it takes) and goes on batch after batch itself."""
     _record_all(registry)
     jobs.configure(settings.replace(drain_batch=2))
     _deliver_many(deliver, 5)
     Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
-    assert jobs.drain_inbox()["processed"] == 2
+    assert jobs.drain_inbox()["processed"] == 5
     assert _drain_jobs(redis_conn) == [DRAIN_JOB]
+
+
+def test_a_drain_takes_what_arrives_while_it_lingers_and_no_new_drain_job_is_queued(
+    settings, app, deliver, redis_conn, registry, engine, effects
+):
+    """A steady trickle costs one RQ job, not one per event: the running drain holds the doorbell,
+    so an event appended meanwhile queues nothing, and the drain reads it within its linger."""
+    from tests.helpers import Deliver
+
+    _record_all(registry)
+    jobs.configure(settings.replace(drain_linger_ms=1000))
+    _deliver_many(deliver, 1)
+    Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
+    later = threading.Timer(
+        0.3, lambda: Deliver(app.test_client()).kobana(RAW, headers={"X-Kobana-Delivery-Id": "late"})
+    )
+    later.start()
+    totals = jobs.drain_inbox()
+    later.join()
+    assert totals["processed"] == 2
+    assert _drain_jobs(redis_conn) == []  # the late event rang nothing
+    assert set(_statuses(engine)) == {"delivery:d-0", "delivery:late"}
+
+
+def test_a_drain_that_ends_silences_the_doorbell_so_the_next_event_rings(
+    settings, deliver, redis_conn, registry, effects
+):
+    """After a quiet linger the drain lets the doorbell go, then looks once more: nothing can
+    arrive between its last read and its end without ringing for a new drain."""
+    _record_all(registry)
+    jobs.configure(settings.replace(drain_linger_ms=50))
+    _deliver_many(deliver, 2)
+    Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
+    assert jobs.drain_inbox()["processed"] == 2
+    assert not redis_conn.exists(stream.DOORBELL)
+    assert deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": "next"}).json["status"] == "accepted"
+    assert _drain_jobs(redis_conn) == [DRAIN_JOB]
+
+
+def test_a_worker_asked_to_stop_does_not_linger(settings, deliver, redis_conn, registry, effects):
+    """SIGTERM (a deploy) while a drain lingers: it finishes its batch and ends, leaving the
+    doorbell free, instead of holding the worker's stop for DRAIN_LINGER_MS."""
+    _record_all(registry)
+    jobs.configure(settings.replace(drain_linger_ms=5000))
+    _deliver_many(deliver, 2)
+    jobs.wind_down()
+    started = time.monotonic()
+    assert jobs.drain_inbox()["processed"] == 2
+    assert time.monotonic() - started < 2
+    assert not redis_conn.exists(stream.DOORBELL)
+
+
+def test_a_drain_ends_within_a_third_of_its_timeout_and_rings_a_successor(
+    settings, deliver, redis_conn, registry, effects
+):
+    """However busy the inbox, one drain job ends well inside JOB_TIMEOUT; what still waits gets a new drain."""
+
+    def slow(event, session):
+        time.sleep(0.05)
+        fx.record(event, session, "ledger")
+
+    registry.handler("kobana", "bank_billet.paid")(slow)
+    jobs.configure(settings.replace(job_timeout=1, drain_batch=1, drain_linger_ms=1000))
+    _deliver_many(deliver, 12)
+    queue = Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json")
+    queue.empty()
+    started = time.monotonic()
+    totals = jobs.drain_inbox()
+    assert time.monotonic() - started < 1.0
+    assert 0 < totals["processed"] < 12
+    assert redis_conn.xlen(stream.INBOX) == 12 - totals["processed"]
+    assert redis_conn.exists(stream.DOORBELL)  # rung for a successor, beside the helper a full batch called
+    assert _drain_jobs(redis_conn) == [DRAIN_JOB, DRAIN_JOB]
 
 
 def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(settings, deliver, engine, effects, registry, work):

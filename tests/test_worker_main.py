@@ -57,3 +57,28 @@ def test_the_web_process_never_imports_handlers():
     code = "import sys, app; print(sorted(m for m in sys.modules if m.split('.')[0] == 'handlers'))"
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_stop_request_tells_the_running_drain_to_stop_lingering(settings, redis_conn):
+    """SIGTERM (a deploy, a scale-down) reaches the drain through ``jobs.wind_down``: the worker's
+    warm shutdown waits for its job, and a lingering drain would otherwise hold it up."""
+    import signal
+
+    from rq.exceptions import StopRequested
+
+    from workers import jobs
+
+    jobs.configure(settings)
+    worker = build_worker(settings, redis_conn)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        with pytest.raises(StopRequested):  # idle: RQ stops at once; busy, it would wait for the job
+            worker.request_stop(signal.SIGTERM, None)
+        assert jobs._winding_down.is_set()
+    finally:
+        signal.signal(signal.SIGINT, handlers[0])
+        signal.signal(signal.SIGTERM, handlers[1])
+        jobs.configure(settings)  # a new runtime starts not winding down
+        assert not jobs._winding_down.is_set()
+        jobs._runtime.engine.dispose()  # type: ignore[union-attr]
+        jobs._runtime = None

@@ -68,6 +68,10 @@ class InboxMaintenance:
 class EventWorker(InboxMaintenance, SimpleWorker):
     """SimpleWorker whose started jobs are declared abandoned soon after their timeout."""
 
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        jobs.wind_down()  # the drain running in this process stops lingering: the stop is not held up
+        super().request_stop(signum, frame)
+
     def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
         timeout = int(job.timeout) if job.timeout and job.timeout > 0 else 180
         return timeout + min(HEARTBEAT_MARGIN, max(1, timeout // 2))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,6 +77,13 @@ class Runtime:
 
 
 _runtime: Runtime | None = None
+#: Set when the worker was asked to stop (SIGTERM: a deploy, a scale-down): a lingering drain ends
+#: after its current batch instead of waiting for more (workers/__main__.py).
+_winding_down = threading.Event()
+
+
+def wind_down() -> None:
+    _winding_down.set()
 
 
 def configure(settings: Settings) -> Runtime:
@@ -83,6 +91,7 @@ def configure(settings: Settings) -> Runtime:
     global _runtime
     if _runtime is not None:
         _runtime.engine.dispose()
+    _winding_down.clear()
     handlers.load_all()
     engine = db.engine_from(settings)
     _runtime = Runtime(settings, engine, db.session_factory(engine, settings))
@@ -137,21 +146,81 @@ def process_event(data: dict[str, Any]) -> str:
 
 
 def drain_inbox() -> dict[str, int]:
-    """Take a batch from the inbox stream, store and dispatch it in one go, then ack it.
+    """Drain the inbox stream batch by batch while events keep coming; returns the totals.
 
-    A full batch rings for another drain first, so the other worker processes help at once.
-    If the batch fails anywhere, each of its events becomes a one-event job with the configured
-    retries and dead letter (``process_event``, a batch of one); the entries
-    are acked only once they are processed or handed over. A drain that dies leaves its entries
-    pending, and a later drain claims them once idle longer than any drain may run.
+    Each batch is stored and dispatched in one go, then acked. If a batch fails anywhere, each of
+    its events becomes a one-event job with the configured retries and dead letter
+    (``process_event``, a batch of one); the entries are acked only once they are processed or
+    handed over. A drain that dies leaves its entries pending, and a later drain claims them once
+    idle longer than any drain may run.
+
+    Why a drain lingers: at a steady rate each event used to find the doorbell silent and queue
+    a drain job of its own, and an RQ job costs ~3 ms of worker CPU, more than storing the event
+    (bench/results.md, 16.2). So a drain holds the doorbell while it works, waits up to
+    ``DRAIN_LINGER_MS`` for the next events, and ends only after a quiet spell or a third of
+    ``JOB_TIMEOUT`` (a successor is rung if events still wait). A full batch still calls for a
+    second drain, so the other worker processes help with a backlog.
     """
     rt = runtime()
     job = get_current_job()
     connection = job.connection if job is not None else queue.connect(rt.settings)
+    settings = rt.settings
+    consumer = stream.consumer_name()
+    ends = time.monotonic() + settings.job_timeout / 3
+    totals: dict[str, int] = {"taken": 0, "processed": 0, "handed_over": 0}
+    reclaim: int | None = reclaim_after_ms(settings)  # what dead drains left: looked for once per job
+    block = 0
+    stream.hold_doorbell(connection)
+    while True:
+        batch_started = time.monotonic()
+        counts = _drain_batch(rt, connection, consumer, reclaim, block)
+        reclaim = None
+        for key, value in counts.items():
+            totals[key] = totals.get(key, 0) + value
+        if "deferred" in counts:  # the database is down: the safety net drains once it is back
+            stream.release_doorbell(connection)
+            return totals
+        if time.monotonic() >= ends or _winding_down.is_set():  # a successor takes over
+            stream.release_doorbell(connection)
+            if stream.depth(connection):
+                queue.ring(connection, settings)
+            return totals
+        if counts["taken"]:
+            block = settings.drain_linger_ms
+            stream.hold_doorbell(connection)
+            _gather(counts["taken"], rt.pace.batch(settings), batch_started)
+            continue
+        # A quiet spell: silence the doorbell, then look once more. What was appended before the
+        # release rang nothing and is seen now; what is appended after rings for a new drain.
+        stream.release_doorbell(connection)
+        counts = _drain_batch(rt, connection, consumer, None, 0)
+        for key, value in counts.items():
+            totals[key] = totals.get(key, 0) + value
+        if not counts["taken"] or "deferred" in counts:
+            return totals
+        block = settings.drain_linger_ms
+        stream.hold_doorbell(connection)
+
+
+#: A lingering drain reads at most this often when its batches come out small: a trickle of
+#: events then makes batches of several (each batch costs a fixed handful of statements and Redis
+#: calls), for at most this much added latency.
+GATHER_SECONDS = 0.05
+
+
+def _gather(taken: int, batch: int, started: float) -> None:
+    if taken < batch:
+        rest = GATHER_SECONDS - (time.monotonic() - started)
+        if rest > 0:
+            time.sleep(rest)
+
+
+def _drain_batch(rt: Runtime, connection: Any, consumer: str, reclaim: int | None, block_ms: int) -> dict[str, int]:
+    """One batch: take, store and dispatch, ack; its counts (``deferred`` when the database is down)."""
     batch = rt.pace.batch(rt.settings)
-    taken = stream.take(connection, stream.consumer_name(), batch, reclaim_after_ms(rt.settings))
+    taken = stream.take(connection, consumer, batch, reclaim, block_ms)
     if len(taken) >= batch:
-        queue.ring(connection, rt.settings)
+        queue.call_for_help(connection, rt.settings)
     entries: list[stream.Entry] = []
     for entry_id, fields in taken:
         try:

@@ -102,32 +102,60 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}"
 
 
-def take(connection: redis.Redis, consumer: str, count: int, reclaim_after_ms: int) -> list[tuple[bytes, Any]]:
-    """Up to ``count`` raw entries: first those a dead or failed drain left idle, then new ones.
-
-    The doorbell is cleared first, so an event appended from now on rings again: no entry can
-    arrive unseen between this read and the drain's end.
-    """
-    connection.delete(DOORBELL)
+def take(
+    connection: redis.Redis, consumer: str, count: int, reclaim_after_ms: int | None, block_ms: int = 0
+) -> list[tuple[bytes, Any]]:
+    """Up to ``count`` raw entries: first those a dead or failed drain left idle longer than
+    ``reclaim_after_ms`` (``None``: skip that look), then new ones, waiting up to ``block_ms``
+    for one when there are none (0: not at all). Whoever rings the doorbell is the caller's business
+    (``hold_doorbell``/``release_doorbell``)."""
     try:
-        return _take(connection, consumer, count, reclaim_after_ms)
+        return _take(connection, consumer, count, reclaim_after_ms, block_ms)
     except redis.ResponseError as exc:
         if "NOGROUP" not in str(exc):
             raise
         ensure_group(connection)
-        return _take(connection, consumer, count, reclaim_after_ms)
+        return _take(connection, consumer, count, reclaim_after_ms, block_ms)
 
 
-def _take(connection: redis.Redis, consumer: str, count: int, reclaim_after_ms: int) -> list[tuple[bytes, Any]]:
-    claimed = connection.xautoclaim(INBOX, GROUP, consumer, min_idle_time=reclaim_after_ms, start_id="0-0", count=count)
-    entries = list(claimed[1]) if claimed else []
-    entries = [(entry_id, fields) for entry_id, fields in entries if fields]  # None: deleted meanwhile
+def _take(
+    connection: redis.Redis, consumer: str, count: int, reclaim_after_ms: int | None, block_ms: int
+) -> list[tuple[bytes, Any]]:
+    entries: list[tuple[bytes, Any]] = []
+    if reclaim_after_ms is not None:
+        claimed = connection.xautoclaim(
+            INBOX, GROUP, consumer, min_idle_time=reclaim_after_ms, start_id="0-0", count=count
+        )
+        entries = [(entry_id, fields) for entry_id, fields in (claimed[1] if claimed else ()) if fields]
     if len(entries) < count:
         # Any: redis-py types each reply for RESP2 and RESP3 alike; this client speaks RESP2, in bytes.
-        read: Any = connection.xreadgroup(GROUP, consumer, {INBOX: ">"}, count=count - len(entries))
+        read: Any = connection.xreadgroup(
+            GROUP,
+            consumer,
+            {INBOX: ">"},
+            count=count - len(entries),
+            block=block_ms if not entries and block_ms else None,
+        )
         for _stream, items in read or ():
             entries.extend(items)
     return entries
+
+
+#: How long a running drain's hold on the doorbell outlives its last renewal: should the drain
+#: die, appends ring for a new one after this (the worker's maintenance drains regardless).
+HOLD_SECONDS = 5
+
+
+def hold_doorbell(connection: redis.Redis) -> None:
+    """A running drain keeps the doorbell rung: appends then queue no further drain job, since this
+    drain will read them (the append script rings only when the doorbell is silent)."""
+    connection.set(DOORBELL, "1", ex=HOLD_SECONDS)
+
+
+def release_doorbell(connection: redis.Redis) -> None:
+    """Silence the doorbell before a drain's last look: an event appended before this is seen by
+    that look, one appended after rings for a new drain. No entry can arrive unseen."""
+    connection.delete(DOORBELL)
 
 
 def decode(fields: dict[bytes, bytes]) -> Envelope:
