@@ -15,6 +15,7 @@ from config import Settings
 from handlers.registry import handler
 from ledger import discrepancies, store
 from ledger.facts import Fact, Source, facts_from
+from ledger.fold import ObjectState
 from ledger.sources.celcoin import KINDS as CELCOIN_ENTITIES
 from workers.event import Event
 
@@ -44,15 +45,16 @@ def keep_ledger_many(events: list[Event], session: Session) -> None:
     if not events or not enabled(session):
         return
     facts = [fact for event in events for fact in facts_from(_source(event))]
-    store.record_many(session, facts)
-    _track(session, facts)
+    written = store.record_many(session, facts)
+    _track(session, facts, written)
 
 
-def _track(session: Session, facts: list[Fact]) -> None:
-    """Open new discrepancies and reopen changed resolved ones (ledger/discrepancies.py), in this transaction."""
+def _track(session: Session, facts: list[Fact], written: dict[tuple[str, str], ObjectState] | None = None) -> None:
+    """Open new discrepancies and reopen changed resolved ones (ledger/discrepancies.py), in this
+    transaction; ``written``: the states the ledger just wrote, so they are not read back."""
     settings: Settings | None = session.info.get("settings")
     hours = settings.ledger_pending_after_hours if settings is not None else Settings.ledger_pending_after_hours
-    discrepancies.track(session, {(f.object_id, f.kind) for f in facts}, timedelta(hours=hours))
+    discrepancies.track(session, {(f.object_id, f.kind) for f in facts}, timedelta(hours=hours), written=written)
 
 
 keep_ledger.many = keep_ledger_many  # type: ignore[attr-defined]

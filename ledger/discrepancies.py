@@ -37,6 +37,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    insert,
     literal_column,
     or_,
     select,
@@ -235,7 +236,11 @@ def of_object(session: Session, object_id: str) -> list[DiscrepancyRow]:
 
 
 def track(
-    session: Session, touched: Iterable[tuple[str, str]], pending_after: timedelta = DEFAULT_PENDING_AFTER
+    session: Session,
+    touched: Iterable[tuple[str, str]],
+    pending_after: timedelta = DEFAULT_PENDING_AFTER,
+    *,
+    written: dict[tuple[str, str], ObjectState] | None = None,
 ) -> None:
     """After the ledger recorded a batch: open new discrepancies of the ``(object_id, kind)`` s it
     touched, reopen resolved ones whose object changed, and close those the object alone says are
@@ -244,11 +249,15 @@ def track(
     A payout's discrepancy depends on its returns, whichever arrives first: a touched return brings
     its payout, a touched payout its returns, found through indexed references
     (``ref_column``, migration 0005), so the payout is judged with every return it has.
+    ``written``: states this transaction just wrote (``store.record_many``), not read again.
     """
     keys = sorted(set(touched))
     if not keys:
         return
-    states = _states_where(session, or_(*(_key_clause(o, k) for o, k in keys)))
+    written = written or {}
+    states = [written[key] for key in keys if key in written]
+    states += _states_of(session, [key for key in keys if key not in written])
+    states.sort(key=lambda state: (state.object_id, state.kind))
     known = {(s.object_id, s.kind) for s in states}
 
     def add(clauses: list[Any]) -> None:
@@ -444,6 +453,7 @@ def _sync(
             if (kept.object_id, kept.kind) in states:
                 stored[(kept.object_id, kept.kind)].append(kept)
     current: dict[tuple[str, str], list[Discrepancy]] = defaultdict(list)
+    opened: dict[tuple[str, str, str], dict[str, Any]] = {}
     for d in found:
         current[(d.object_id, d.kind)].append(d)
     for key, state in states.items():
@@ -454,14 +464,12 @@ def _sync(
             row: DiscrepancyRow | None = rows.get(d.type)
             if row is None:
                 row = _changed_type(rows, {f.type for f in flagged})
-            if row is None:
-                row = DiscrepancyRow(object_id=d.object_id, provider=d.provider, kind=d.kind, type=d.type, status=OPEN,
-                                     expected_cents=to_cents(d.expected), settled_cents=to_cents(d.actual),
-                                     last_event_id=event, opened_at=now,
-                                     object_opened_at=_utc(state.opened_at))  # fmt: skip
-                session.add(row)
-                _note(row, now, SYSTEM, "opened", event)
-                rows[d.type] = row
+            if row is None:  # most new rows come in batches (a first sync, a provider's backlog): one insert
+                opened[(d.object_id, d.kind, d.type)] = {
+                    "object_id": d.object_id, "provider": d.provider, "kind": d.kind, "type": d.type, "status": OPEN,
+                    "expected_cents": to_cents(d.expected), "settled_cents": to_cents(d.actual),
+                    "last_event_id": event, "opened_at": now, "object_opened_at": _utc(state.opened_at),
+                }  # fmt: skip
                 continue
             old_type = row.type
             changed = row.type != d.type or (row.expected_cents, row.settled_cents) != (
@@ -483,6 +491,23 @@ def _sync(
                 row.reason, row.note = None, None
                 _note(row, now, SYSTEM, "cleared", event)
     session.flush()
+    _insert_opened(session, list(opened.values()), now)
+
+
+def _insert_opened(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    """New discrepancies and their "opened" lines in two statements (ORM objects with a notes
+    relationship cost a unit-of-work flush per row: half the worker's time on a batch of
+    unregistered boletos, bench/results.md). The lines are what ``_note`` writes."""
+    if not rows:
+        return
+    inserted = session.execute(insert(DiscrepancyRow).returning(DiscrepancyRow.id, sort_by_parameter_order=True), rows)
+    notes = [
+        {"discrepancy_id": discrepancy_id, "at": now, "actor": SYSTEM, "action": "opened",
+         "event_id": row["last_event_id"], "note": None, "type": row["type"], "reason": None,
+         "expected_cents": row["expected_cents"], "settled_cents": row["settled_cents"]}
+        for discrepancy_id, row in zip(inserted.scalars(), rows, strict=True)
+    ]  # fmt: skip
+    session.execute(insert(DiscrepancyNote), notes)
 
 
 def _closable_alone(state: ObjectState, type_: str) -> bool:
@@ -528,8 +553,19 @@ def _states_where(session: Session, clause: Any) -> list[ObjectState]:
     return [ObjectState.from_dict(s) for s in session.scalars(select(LedgerObject.state).where(clause)) if s]
 
 
-def _key_clause(object_id: str, kind: str) -> Any:
-    return (LedgerObject.object_id == object_id) & (LedgerObject.kind == kind)
+def _states_of(session: Session, keys: list[tuple[str, str]]) -> list[ObjectState]:
+    """The objects ``keys`` name, by their ids (one cached ``IN`` statement per 500, not an ``OR``
+    of pairs compiled anew for every batch size), kept only for the kinds asked."""
+    if not keys:
+        return []
+    wanted = set(keys)
+    ids = sorted({object_id for object_id, _kind in keys})
+    return [
+        state
+        for chunk in _chunks(ids, 500)
+        for state in _states_where(session, LedgerObject.object_id.in_(chunk))
+        if (state.object_id, state.kind) in wanted
+    ]
 
 
 def _last_event(state: ObjectState) -> int | None:

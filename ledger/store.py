@@ -46,7 +46,7 @@ def record(session: Session, facts: Iterable[Fact]) -> list[LedgerObject]:
     return touched
 
 
-def record_many(session: Session, facts: Sequence[Fact]) -> None:
+def record_many(session: Session, facts: Sequence[Fact]) -> dict[tuple[str, str], ObjectState]:
     """``record(session, facts)``'s effects, in five statements whatever the number of facts (six when
     the batch holds a boleto: ``resolve``'s one lookup of uid akas).
 
@@ -60,13 +60,16 @@ def record_many(session: Session, facts: Sequence[Fact]) -> None:
 
     Every statement is a fixed one run with a list of parameters (compiled once, then cached).
     SQLite and PostgreSQL only; other databases fall back to ``record``.
+
+    Returns the states written, by ``(object_id, kind)``, as a read of the rows would give them
+    (``from_dict`` of the stored JSON), so the discrepancy tracker need not read them back.
     """
     if not facts:
-        return
+        return {}
     dialect = session.get_bind().dialect.name
     if dialect not in ("postgresql", "sqlite"):
         record(session, facts)
-        return
+        return {}
     facts = resolve(session, facts)
     create, add_fact = _batch_inserts(dialect)
     first: dict[tuple[str, str], Fact] = {}
@@ -86,12 +89,15 @@ def record_many(session: Session, facts: Sequence[Fact]) -> None:
     for _id, pk, data in _FACTS.execute(session, dialect, [(pk,) for pk in sorted(pks.values())]):
         stored.setdefault(pk, []).append(Fact.from_dict(data))
     names = {pk: object_id for (object_id, _kind), pk in pks.items()}
-    session.execute(_WRITE, [{"pk": pk, **{f"new_{k}": v for k, v in _columns(fold(group), names[pk]).items()}}
-                             for pk, group in sorted(stored.items())])  # fmt: skip
+    written = {pk: _columns(fold(group), names[pk]) for pk, group in sorted(stored.items())}
+    session.execute(_WRITE, [{"pk": pk, **{f"new_{k}": v for k, v in columns.items()}}
+                             for pk, columns in written.items()])  # fmt: skip
     for pk in stored:  # rows this session already loaded (e.g. by ``record``) must not go stale
         loaded = session.identity_map.get(identity_key(LedgerObject, pk))
         if loaded is not None:
             session.expire(loaded)
+    states = (ObjectState.from_dict(columns["state"]) for columns in written.values())
+    return {(state.object_id, state.kind): state for state in states}
 
 
 def resolve(session: Session, facts: Sequence[Fact]) -> list[Fact]:
