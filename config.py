@@ -205,7 +205,7 @@ class Settings:
         log_format = env.get("LOG_FORMAT", "json" if "DYNO" in env or "PORT" in env else "console")
         if log_format not in ("json", "console"):
             raise ConfigError(f"LOG_FORMAT: expected 'json' or 'console', got {log_format!r}")
-        return cls(
+        settings = cls(
             redis_url=_url(env, "REDIS_URL", ("redis://", "rediss://", "unix://")),
             database_url=_database_url(env),
             kobana_secrets=_secrets(env, "KOBANA_WEBHOOK_SECRET"),
@@ -255,6 +255,12 @@ class Settings:
             console_session_hours=_int(env, "CONSOLE_SESSION_HOURS", minimum=1),
             proxy_hops=_int(env, "PROXY_HOPS", minimum=0) if "PROXY_HOPS" in env or "DYNO" not in env else 1,
         )
+        if settings.drain_linger_ms * 3 >= settings.job_timeout * 1000:  # a drain ends within a third of it
+            raise ConfigError(
+                f"DRAIN_LINGER_MS: must be under a third of JOB_TIMEOUT ({settings.job_timeout} s), "
+                f"got {settings.drain_linger_ms}"
+            )
+        return settings
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Settings)}

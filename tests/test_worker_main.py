@@ -38,8 +38,9 @@ def test_a_started_job_is_abandoned_soon_after_its_timeout(settings, redis_conn)
         ({"WORKER_TTL": "5"}, "WORKER_TTL"),
         ({"JOB_TIMEOUT": "0"}, "JOB_TIMEOUT"),
         ({"WORKER_MAINTENANCE_INTERVAL": "soon"}, "WORKER_MAINTENANCE_INTERVAL"),
+        ({"JOB_TIMEOUT": "3", "DRAIN_LINGER_MS": "1000"}, "DRAIN_LINGER_MS"),
     ],
-    ids=["class", "ttl-too-short", "timeout-zero", "interval-not-int"],
+    ids=["class", "ttl-too-short", "timeout-zero", "interval-not-int", "linger-past-the-drains-time"],
 )
 def test_bad_worker_settings_name_their_variable(env, variable):
     """A bad worker setting stops start-up with a ConfigError naming the variable."""
