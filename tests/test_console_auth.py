@@ -250,3 +250,16 @@ def test_the_flask_command_line_needs_no_secret_key(tmp_path):
     result = subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", "users", "list"], cwd=PROJECT_ROOT,
                             env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert "SECRET_KEY" not in result.stderr, result.stderr
+
+
+def test_the_extensions_request_hooks_are_the_console_blueprints_and_the_door_runs_none(app):
+    """CSRF, login and rate-limit hooks run for console routes only; a webhook request does not even
+    call them (each app-wide hook costs every acknowledgement a call: bench/results.md)."""
+    registries = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    extensions = ("CSRFProtect.", "LoginManager.", "Limiter.")
+
+    def names(scope):  # Flask-Limiter registers a functools.partial too: name what it wraps
+        return {getattr(f, "func", f).__qualname__ for registry in registries for f in registry.get(scope, [])}
+
+    assert not {name for name in names(None) if name.startswith(extensions)}
+    assert {prefix for prefix in extensions if any(n.startswith(prefix) for n in names("console"))} == set(extensions)
