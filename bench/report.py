@@ -23,7 +23,8 @@ FINDINGS = [
     "requests straight into the WSGI app) ours costs 0.65-0.82 ms against bare Flask's 0.06 ms: the Redis "
     "append ~150 us (one round trip is ~100 us of client CPU on this VM, whatever the size), parsing and "
     "validation ~96 us (JSON to Decimal 38 us, marshmallow ~55 us), the log line ~27 us, the HMAC 8 us, the "
-    "metrics ~20 us, the console's extension hooks ~30 us (wrapped to do nothing off `/console`), Flask's "
+    "metrics ~20 us, the console's extension hooks ~30 us (then wrapped to do nothing off `/console`; since "
+    "these runs they are the console blueprint's and the door does not call them), Flask's "
     "request machinery for our hooks and view the rest; gunicorn's gthread adds ~0.45 ms to both sides. The "
     "throughput ratio follows the CPU ratio: 0.33-0.49x, 0.5x needs ours at 2x bare's CPU or less.",
     "- **Latency at 300/s (16.2).** What moved it: (a) drains linger (`DRAIN_LINGER_MS`): at a steady rate "
