@@ -12,6 +12,7 @@ import dataclasses
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,7 +168,7 @@ def drain_inbox() -> dict[str, int]:
     settings = rt.settings
     consumer = stream.consumer_name()
     ends = time.monotonic() + settings.job_timeout / 3
-    totals: dict[str, int] = {"taken": 0, "processed": 0, "handed_over": 0}
+    totals: Counter[str] = Counter(taken=0, processed=0, handed_over=0)
     reclaim: int | None = reclaim_after_ms(settings)  # what dead drains left: looked for once per job
     block = 0
     stream.hold_doorbell(connection)
@@ -175,29 +176,25 @@ def drain_inbox() -> dict[str, int]:
         batch_started = time.monotonic()
         counts = _drain_batch(rt, connection, consumer, reclaim, block)
         reclaim = None
-        for key, value in counts.items():
-            totals[key] = totals.get(key, 0) + value
+        totals.update(counts)
         if "deferred" in counts:  # the database is down: the safety net drains once it is back
             stream.release_doorbell(connection)
-            return totals
+            return dict(totals)
         if time.monotonic() >= ends or _winding_down.is_set():  # a successor takes over
             stream.release_doorbell(connection)
             if stream.depth(connection):
                 queue.ring(connection, settings)
-            return totals
+            return dict(totals)
         if counts["taken"]:
-            block = settings.drain_linger_ms
-            stream.hold_doorbell(connection)
             _gather(counts["taken"], rt.pace.batch(settings), batch_started)
-            continue
-        # A quiet spell: silence the doorbell, then look once more. What was appended before the
-        # release rang nothing and is seen now; what is appended after rings for a new drain.
-        stream.release_doorbell(connection)
-        counts = _drain_batch(rt, connection, consumer, None, 0)
-        for key, value in counts.items():
-            totals[key] = totals.get(key, 0) + value
-        if not counts["taken"] or "deferred" in counts:
-            return totals
+        else:
+            # A quiet spell: silence the doorbell, then look once more. What was appended before the
+            # release rang nothing and is seen now; what is appended after rings for a new drain.
+            stream.release_doorbell(connection)
+            counts = _drain_batch(rt, connection, consumer, None, 0)
+            totals.update(counts)
+            if not counts["taken"] or "deferred" in counts:
+                return dict(totals)
         block = settings.drain_linger_ms
         stream.hold_doorbell(connection)
 
