@@ -38,7 +38,7 @@ from tests import effects
 from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SAMPLES, TRANSFEERA_SECRET
 from tests.log_audit import record_file
 from tests.procs import ROOT, RedisServer, children_of, service_env, stop, wait_for_port
-from tests.servers import free_port
+from tests.servers import free_port, wait_for
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None)
 
@@ -304,12 +304,8 @@ class Stack:
 
     def wait_for_workers(self, timeout: float = 30.0) -> None:
         """Until every worker process has registered with Redis: past its preflight and listening."""
-        deadline = time.monotonic() + timeout
         with redis.Redis.from_url(self.redis.url) as connection:
-            while Worker.count(connection=connection) < len(self.workers):
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{len(self.workers)} workers did not start within {timeout} s")
-                time.sleep(0.1)
+            wait_for(lambda: Worker.count(connection=connection) >= len(self.workers), timeout, "the workers to start")
 
     def kill_worker(self, index: int = 0) -> None:
         """SIGKILL a worker's whole process group (mid-job, if it had one) and start a fresh one."""
