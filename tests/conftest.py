@@ -198,3 +198,12 @@ def work(redis_conn: redis.Redis, runtime: Any) -> Any:
         SimpleWorker(list(queues(redis_conn)), connection=redis_conn, serializer="json").work(burst=True)
 
     return run
+
+
+@pytest.fixture
+def receivers() -> Iterator[Any]:
+    """An alert webhook and an SMTP server on loopback, as the alert tests' channels: ``(hook, smtp)``."""
+    from tests.alert_receivers import SmtpReceiver, WebhookReceiver
+
+    with WebhookReceiver() as hook, SmtpReceiver() as smtp:
+        yield hook, smtp

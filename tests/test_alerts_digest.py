@@ -11,18 +11,12 @@ import sqlalchemy as sa
 import db
 from config import Settings
 from tests.alert_helpers import Ticker, alert_settings, sao_paulo
-from tests.alert_receivers import SmtpReceiver, WebhookReceiver, attachment, text_of
+from tests.alert_receivers import WebhookReceiver, attachment, text_of
 from tests.helpers import Deliver, sample
 from workers.alerts.models import Digest
 
 DAY = "2026-06-16"  # the Kobana sample boleto was paid that day
 DIGEST_TIME = sao_paulo(2026, 6, 17, 7, 0)
-
-
-@pytest.fixture
-def receivers():
-    with WebhookReceiver() as hook, SmtpReceiver() as smtp:
-        yield hook, smtp
 
 
 @pytest.fixture

@@ -10,16 +10,9 @@ import redis
 
 from ops import refusals
 from tests.alert_helpers import Ticker, alert_settings, alerts
-from tests.alert_receivers import SmtpReceiver, WebhookReceiver
 from tests.helpers import Deliver, basic, sample, transfeera_signature
 
 WRONG = "sha256=" + "0" * 64
-
-
-@pytest.fixture
-def receivers():
-    with WebhookReceiver() as hook, SmtpReceiver() as smtp:
-        yield hook, smtp
 
 
 @pytest.fixture
