@@ -217,7 +217,7 @@ def _drain_batch(rt: Runtime, connection: Any, consumer: str, reclaim: int | Non
     batch = rt.pace.batch(rt.settings)
     taken = stream.take(connection, consumer, batch, reclaim, block_ms)
     if len(taken) >= batch:
-        queue.call_for_help(connection, rt.settings)
+        queue.drain_if_waiting(connection, rt.settings)  # help from the other workers, unless one is queued
     entries: list[stream.Entry] = []
     for entry_id, fields in taken:
         try:

@@ -106,20 +106,11 @@ def ring(connection: redis.Redis, settings: Settings) -> bool:
     return True
 
 
-def call_for_help(connection: redis.Redis, settings: Settings) -> bool:
-    """From a drain that holds the doorbell and took a full batch: queue a second drain for the
-    other worker processes, unless one is queued already."""
-    queue = events_queue(connection)
-    if queue.count > 0:
-        return False
-    enqueue_drain(queue, settings)
-    return True
-
-
 def drain_if_waiting(connection: redis.Redis, settings: Settings) -> bool:
     """The safety net the worker runs at start and every maintenance interval: if events wait in
     the inbox (a ring was lost, a drain died, a failed batch awaits its reclaim) and no job is
-    queued, queue a drain, doorbell or not."""
+    queued, queue a drain, doorbell or not. Also how a drain that took a full batch calls a
+    second one for the other worker processes (it holds the doorbell, so ringing would not)."""
     queue = events_queue(connection)
     if stream.depth(connection) == 0 or queue.count > 0:
         return False
