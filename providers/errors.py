@@ -48,3 +48,8 @@ class QueueUnavailable(WebhookError):
     status = 503
     code = "queue_unavailable"
     retry_after = 30
+
+    @classmethod
+    def because(cls, exc: BaseException) -> QueueUnavailable:
+        """The refusal for a Redis error: its type only (a message may carry the server's address)."""
+        return cls(f"event queue unavailable ({type(exc).__name__}); retry later")

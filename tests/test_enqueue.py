@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from tests.helpers import queued, sample
 from workers.queue import EVENTS_QUEUE
 
@@ -29,3 +31,43 @@ def test_a_redelivery_on_the_fast_path_is_a_duplicate(deliver, redis_conn):
     response = deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "again"})
     assert response.json["status"] == "duplicate"
     assert len(queued(redis_conn)) == 2
+
+
+def _appending_connections(redis_conn) -> list[int]:
+    """Ids of the connections to the test database whose last command was the door's append."""
+    db = redis_conn.connection_pool.connection_kwargs.get("db", 0)
+    return sorted(int(c["id"]) for c in redis_conn.client_list() if c["cmd"] == "evalsha" and int(c["db"]) == db)
+
+
+def _deliver_on_thread(deliver, raw: bytes, delivery_id: str) -> str:
+    answers: list[str] = []
+    thread = threading.Thread(target=lambda: answers.append(
+        deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": delivery_id}).json["status"]))  # fmt: skip
+    thread.start()
+    thread.join()
+    return answers[0]
+
+
+def test_each_serving_thread_appends_over_a_connection_it_keeps(deliver, redis_conn):
+    """gunicorn serves on several threads: each keeps one connection for its appends instead of
+    taking one from the pool and giving it back around every event (web/queue.py says why)."""
+    raw = sample("kobana", "bank_billet.paid.json")
+    before = set(_appending_connections(redis_conn))  # other tests' apps may still hold theirs
+    answers = [_deliver_on_thread(deliver, raw, f"one-{n}") for n in range(2)]
+    assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "main-0"}).json["status"] == "accepted"
+    assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "main-1"}).json["status"] == "accepted"
+    assert answers == ["accepted", "accepted"]
+    assert len(set(_appending_connections(redis_conn)) - before) == 3  # two short-lived threads and this one
+    assert len(queued(redis_conn)) == 4
+
+
+def test_a_kept_connection_that_redis_dropped_is_replaced_by_the_next_delivery(deliver, redis_conn):
+    """A kept connection may die (a Redis restart, an idle timeout): the next event still lands."""
+    raw = sample("kobana", "bank_billet.paid.json")
+    others = set(_appending_connections(redis_conn))
+    assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "before"}).json["status"] == "accepted"
+    [kept] = set(_appending_connections(redis_conn)) - others
+    redis_conn.client_kill_filter(_id=kept)
+    response = deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "after"})
+    assert response.status_code == 200 and response.json["status"] == "accepted"
+    assert [e["idempotency_key"] for e in queued(redis_conn)] == ["delivery:before", "delivery:after"]

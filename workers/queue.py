@@ -70,7 +70,7 @@ def enqueue_event(connection: redis.Redis, queue: Queue, envelope: Envelope, set
     try:
         result = stream.append(connection, envelope)
     except redis.RedisError as exc:
-        raise QueueUnavailable(f"event queue unavailable ({type(exc).__name__}); retry later") from None
+        raise QueueUnavailable.because(exc) from None
     if result < 0:
         return "duplicate"
     if result > 0:
