@@ -106,7 +106,7 @@ def process(
     called an outside system with it gets the same id on every retry, even after a crash.
     """
     try:
-        [outcome] = process_batch(engine, [(envelope, payload)], settings=settings, lookup=lookup)
+        [outcome] = process_batch(engine, [(envelope, payload)], settings=settings, lookup=lookup, use_many=False)
     except BatchItemFailed as exc:
         with Session(engine) as session:  # connects lazily, inside fail_attempt's best-effort guard
             fail_attempt(session, envelope, exc.failure, final_attempt=final_attempt)
@@ -176,7 +176,7 @@ def dispatch(session: Session, claims: list[Claim], *, use_many: bool = True) ->
     for fn, members in by_handler.items():
         name = handler_name(fn)
         many = getattr(fn, "many", None) if use_many else None
-        if many is not None and len(members) > 1:
+        if many is not None:
             try:
                 many([claim.event for claim in members], session)
             except Exception as exc:
