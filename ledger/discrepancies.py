@@ -500,14 +500,18 @@ def _insert_opened(session: Session, rows: list[dict[str, Any]], now: datetime) 
     unregistered boletos, bench/results.md). The lines are what ``_note`` writes."""
     if not rows:
         return
-    inserted = session.execute(insert(DiscrepancyRow).returning(DiscrepancyRow.id, sort_by_parameter_order=True), rows)
+    connection = session.connection()  # Core, not the ORM's bulk path: nothing here is an ORM object
+    inserted = connection.execute(insert(_ROWS).returning(_ROWS.c.id, sort_by_parameter_order=True), rows)
     notes = [
         {"discrepancy_id": discrepancy_id, "at": now, "actor": SYSTEM, "action": "opened",
          "event_id": row["last_event_id"], "note": None, "type": row["type"], "reason": None,
          "expected_cents": row["expected_cents"], "settled_cents": row["settled_cents"]}
         for discrepancy_id, row in zip(inserted.scalars(), rows, strict=True)
     ]  # fmt: skip
-    session.execute(insert(DiscrepancyNote), notes)
+    connection.execute(insert(_NOTES), notes)
+
+
+_ROWS, _NOTES = DiscrepancyRow.__table__, DiscrepancyNote.__table__
 
 
 def _closable_alone(state: ObjectState, type_: str) -> bool:
