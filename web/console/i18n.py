@@ -7,7 +7,8 @@ step and no binary is committed. English is the source language (the msgids).
 
 from __future__ import annotations
 
-import shutil
+import os
+import tempfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -34,10 +35,13 @@ def compile_catalogs(target: Path) -> Path:
         mo.parent.mkdir(parents=True, exist_ok=True)
         with po.open("rb") as source:
             catalog = read_po(source)
-        partial = mo.with_suffix(".tmp")
-        with partial.open("wb") as out:
+        # Every gunicorn worker compiles at start-up, at the same moment on a fresh dyno: each writes
+        # a file of its own and renames it into place (atomic), so none reads half a file and none
+        # finds its temporary file taken by another (a shared name made a worker fail to boot).
+        with tempfile.NamedTemporaryFile("wb", dir=mo.parent, prefix=f".{mo.name}.", delete=False) as out:
             write_mo(out, catalog)
-        shutil.move(partial, mo)  # atomic: a second worker never reads half a file
+        os.chmod(out.name, 0o644)  # as a plain open() would have made it (a temporary file is 0600)
+        os.replace(out.name, mo)
     return target
 
 
