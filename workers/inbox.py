@@ -103,7 +103,9 @@ def process(
     """One event: a batch of one. A handler failure is recorded, then re-raised as ``HandlerFailed``.
 
     The row is committed before any handler runs so that ``event.id`` is durable: a handler that
-    called an outside system with it gets the same id on every retry, even after a crash.
+    called an outside system with it gets the same id on every retry, even after a crash. Handlers
+    run in their one-event form: a batch form's failure names no event, and this one must be
+    charged its attempt.
     """
     try:
         [outcome] = process_batch(engine, [(envelope, payload)], settings=settings, lookup=lookup, use_many=False)
