@@ -264,7 +264,7 @@ def test_a_handler_with_a_batch_form_is_called_once_for_the_whole_batch(deliver,
 def test_a_drained_batch_of_one_goes_through_the_batch_form_too(deliver, runtime, engine, effects, registry):
     """A lone event (a quiet hour, or a rate the drain meets one at a time) takes the batch form's
     few statements, not the per-event form's: through the ledger's per-event form a batch of one
-    cost ~9 ms of worker CPU on PostgreSQL, through its batch form ~7 (bench/results.md)."""
+    cost ~10 ms of worker CPU on PostgreSQL, through its batch form ~7 (bench/results.md)."""
     calls: list[int] = []
     _batch_recorder(registry, calls)
     _deliver_many(deliver, 1)

@@ -1,0 +1,167 @@
+"""``python -m bench.inprocess door|drain``: CPU per request and per batch with no server around it.
+
+The HTTP rounds measure the service as providers meet it, and two cores shared by gunicorn, the
+workers, PostgreSQL, Redis and the load generator make them noisy. These two measure our own code
+alone, in this process, with ``time.process_time`` (user + system), median of several rounds:
+
+- ``door``: signed Kobana ``bank_billet.paid`` requests straight into the WSGI app (ours, then bare
+  Flask), and what the durable append alone costs of ours;
+- ``drain``: a backlog of distinct unregistered boletos (as ``bench.worker`` builds them) drained
+  by ``workers.jobs.drain_inbox`` into PostgreSQL at fixed batch sizes: CPU per batch and per
+  event, from which a batch's fixed cost and an event's own follow.
+
+Both start a redis-server of their own; ``drain`` uses the schema ``bench_inprocess`` of the bench's
+database (``BENCH_DATABASE_URL``, else ``test_bench``). bench/results.md quotes their figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench import bodies
+from bench.ack import service_env
+from bench.procs import redis_server
+
+
+@contextlib.contextmanager
+def _lines_to_devnull() -> Iterator[None]:
+    """Logging configured in here writes to /dev/null: its handler keeps the stream it found, so
+    that stream stays open for the life of the process."""
+    devnull = open(os.devnull, "w")  # not closed: the handler writes to it after the block
+    with contextlib.redirect_stderr(devnull):
+        yield
+
+
+def _rounds(run: Callable[[int], float], rounds: int) -> float:
+    """Median over ``rounds`` of ``run(round)``, each returning a CPU figure."""
+    return statistics.median(run(r) for r in range(rounds))
+
+
+def _environ(raw: bytes, signature: str, delivery: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/webhooks/kobana", "SCRIPT_NAME": "", "QUERY_STRING": "",
+        "SERVER_NAME": "bench", "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(raw), "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+        "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
+        "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(raw)), "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_X_KOBANA_SIGNATURE": signature, "HTTP_X_KOBANA_DELIVERY_ID": delivery,
+    }  # fmt: skip
+
+
+def door(requests: int, rounds: int) -> None:
+    """Microseconds of CPU per acknowledged request, ours and bare Flask's, and the append's share."""
+    raw = bodies.paid()
+    signature = bodies.signature(raw)
+    with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp, redis_server(Path(tmp) / "redis") as url:
+        os.environ.update(service_env(url, Path(tmp)), PROMETHEUS_MULTIPROC_DIR=tmp)
+        with _lines_to_devnull():  # every log line is written, as served, just not to a terminal
+            from bench.apps.bare import app as bare
+            from workers import stream
+            from wsgi import app as ours
+
+        appended = [0.0]
+        append = stream.append
+
+        def timed_append(connection: Any, envelope: Any) -> int:
+            started = time.process_time()
+            try:
+                return append(connection, envelope)
+            finally:
+                appended[0] += time.process_time() - started
+
+        stream.append = timed_append  # type: ignore[assignment]
+
+        def serve(app: Any, name: str) -> Callable[[int], float]:
+            def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
+                if not status.startswith("200"):
+                    raise SystemExit(f"bench.inprocess: {name} answered {status}")
+
+            def one_round(r: int) -> float:
+                started = time.process_time()
+                for i in range(requests):
+                    b"".join(app(_environ(raw, signature, f"{name}-{r}-{i}"), start_response))
+                return (time.process_time() - started) / requests * 1e6
+
+            one_round(-1)  # warm up: imports, the Redis connection, the compiled statements
+            return one_round
+
+        bare_us = _rounds(serve(bare, "bare"), rounds)
+        ours_round = serve(ours, "ours")
+        appended[0] = 0.0
+        ours_us = _rounds(ours_round, rounds)
+        append_us = appended[0] / (requests * rounds) * 1e6
+        stream.append = append  # type: ignore[assignment]
+    print(f"door, {requests} requests x {rounds} rounds, median CPU per request:")
+    print(f"  bare Flask {bare_us:6.0f} us")
+    print(f"  ours       {ours_us:6.0f} us, of which the durable append {append_us:.0f} us")
+
+
+def drain(events: int, batches: list[int]) -> None:
+    """Milliseconds of worker CPU per drained batch at each size, and microseconds per event."""
+    from bench.worker import envelopes, postgres_base, postgres_store
+
+    store = postgres_store(postgres_base(), "bench_inprocess")
+    with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp, redis_server(Path(tmp) / "redis") as url:
+        os.environ.update(service_env(url, Path(tmp)), DATABASE_URL=store.url, DRAIN_LINGER_MS="0",
+                          PROMETHEUS_MULTIPROC_DIR=tmp)  # fmt: skip
+        store.reset()
+        import redis
+
+        from bench.worker import enqueue
+        from config import Settings
+        from ops.logconfig import configure_logging
+        from workers import jobs
+
+        connection = redis.Redis.from_url(url)
+        start = 0
+
+        def backlog(count: int) -> None:
+            nonlocal start
+            enqueue(url, envelopes(count, "inprocess", start))
+            start += count
+            connection.delete("rq:queue:events")  # drained here, not by an RQ worker
+
+        print(f"drain into PostgreSQL, {events} events per batch size, CPU of drain_inbox:")
+        for batch in batches:
+            settings = Settings.from_env({**os.environ, "DRAIN_BATCH": str(batch)})
+            with _lines_to_devnull():
+                configure_logging(settings)  # an event.done line per event, as a worker writes them
+            jobs.configure(settings)
+            backlog(min(events, 5 * batch))
+            jobs.drain_inbox()  # warm up, and the drain's pace is measured: later batches are full
+            backlog(events)
+            started = time.process_time()
+            done = jobs.drain_inbox()
+            seconds = time.process_time() - started
+            taken = max(done["processed"], 1)
+            per_batch = seconds / -(-taken // batch) * 1000
+            print(f"  batches of {batch:3d}: {per_batch:6.2f} ms per batch, {seconds / taken * 1e6:6.0f} us per event")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", choices=["door", "drain"])
+    parser.add_argument("--requests", type=int, default=1000, help="door: requests per round")
+    parser.add_argument("--rounds", type=int, default=7, help="door: rounds per side")
+    parser.add_argument("--events", type=int, default=600, help="drain: events drained per batch size")
+    parser.add_argument("--batches", default="1,6,28", help="drain: batch sizes, comma-separated")
+    args = parser.parse_args(argv)
+    if args.what == "door":
+        door(args.requests, args.rounds)
+    else:
+        drain(args.events, [int(b) for b in args.batches.split(",")])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
