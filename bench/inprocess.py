@@ -108,7 +108,7 @@ def door(requests: int, rounds: int) -> None:
 
 def drain(events: int, batches: list[int]) -> None:
     """Milliseconds of worker CPU per drained batch at each size, and microseconds per event."""
-    from bench.worker import envelopes, postgres_base, postgres_store
+    from bench.worker import enqueue, envelopes, postgres_base, postgres_store
 
     store = postgres_store(postgres_base(), "bench_inprocess")
     with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp, redis_server(Path(tmp) / "redis") as url:
@@ -117,7 +117,6 @@ def drain(events: int, batches: list[int]) -> None:
         store.reset()
         import redis
 
-        from bench.worker import enqueue
         from config import Settings
         from ops.logconfig import configure_logging
         from workers import jobs
