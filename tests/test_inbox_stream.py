@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 import sqlalchemy as sa
 from rq import Queue
 
@@ -251,26 +252,20 @@ def _batch_recorder(registry, calls: list[int], fail_key: str | None = None):
     registry.handler("kobana", "bank_billet.paid")(ledger)
 
 
-def test_a_handler_with_a_batch_form_is_called_once_for_the_whole_batch(deliver, runtime, engine, effects, registry):
-    """The ledger's batch form gets all four events in one call, in order; each still counts as handled once."""
+@pytest.mark.parametrize("count", [4, 1], ids=["four", "a-lone-event"])
+def test_a_handler_with_a_batch_form_is_called_once_for_the_whole_batch(
+    count, deliver, runtime, engine, effects, registry
+):
+    """The ledger's batch form gets all the batch's events in one call, in order; each still counts as
+    handled once. A lone event too (a quiet hour, or a rate the drain meets one at a time): through the
+    ledger's per-event form it cost ~10 ms of worker CPU on PostgreSQL, through its batch form ~7
+    (bench/results.md)."""
     calls: list[int] = []
     _batch_recorder(registry, calls)
-    _deliver_many(deliver, 4)
+    _deliver_many(deliver, count)
     jobs.drain_inbox()
-    assert calls == [4]
-    assert set(_statuses(engine).values()) == {("processed", 1)} and len(effects()) == 4
-
-
-def test_a_drained_batch_of_one_goes_through_the_batch_form_too(deliver, runtime, engine, effects, registry):
-    """A lone event (a quiet hour, or a rate the drain meets one at a time) takes the batch form's
-    few statements, not the per-event form's: through the ledger's per-event form a batch of one
-    cost ~10 ms of worker CPU on PostgreSQL, through its batch form ~7 (bench/results.md)."""
-    calls: list[int] = []
-    _batch_recorder(registry, calls)
-    _deliver_many(deliver, 1)
-    jobs.drain_inbox()
-    assert calls == [1]
-    assert set(_statuses(engine).values()) == {("processed", 1)} and len(effects()) == 1
+    assert calls == [count]
+    assert set(_statuses(engine).values()) == {("processed", 1)} and len(effects()) == count
 
 
 def test_a_failing_batch_form_is_rerun_per_event_to_isolate_the_failing_event(
