@@ -32,6 +32,7 @@ from schemas.envelope import RECEIVED
 
 NAME = "celcoin"
 UNAUTHENTICATED_STATUS = 401
+UNAVAILABLE_STATUS = 503  # Celcoin retries anything but a 200 (providers.md §2.7)
 #: Celcoin registers one URL per entity, and flat bodies are known only by it (§2.2).
 ENTITY_IN_PATH = True
 CHALLENGE = 'Basic realm="webhooks", charset="UTF-8"'

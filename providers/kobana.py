@@ -29,6 +29,7 @@ from schemas.kobana import SCHEMA
 
 NAME = "kobana"
 UNAUTHENTICATED_STATUS = 498  # Kobana asks for 498 Token Invalid (providers.md §1.7)
+UNAVAILABLE_STATUS = 500  # Kobana retries only a 500, timeouts and TLS errors, never a 503 (providers.md §1.7)
 ENTITY_IN_PATH = False
 CHALLENGE = None
 

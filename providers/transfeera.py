@@ -30,6 +30,7 @@ from schemas.transfeera import SCHEMA
 
 NAME = "transfeera"
 UNAUTHENTICATED_STATUS = 401
+UNAVAILABLE_STATUS = 503  # Transfeera retries any non-2xx, twice (providers.md §3.7)
 ENTITY_IN_PATH = False
 CHALLENGE = None
 HEADER = "Transfeera-Signature"

@@ -44,6 +44,13 @@ class Provider(Protocol[Creds]):
         """The status a refused request gets (Kobana wants 498)."""
 
     @property
+    def UNAVAILABLE_STATUS(self) -> int:
+        """The status when the event cannot be queued (Redis down): one the provider retries.
+
+        Kobana retries only a 500 (and timeouts, TLS errors): a 503 there is an event it never sends again.
+        """
+
+    @property
     def ENTITY_IN_PATH(self) -> bool:
         """True when the provider registers one URL per entity: ``/webhooks/<NAME>/<entity>``."""
 

@@ -7,7 +7,7 @@ import redis
 
 from app import create_app
 from config import ConfigError, Settings
-from tests.helpers import basic, kobana_signature, queued, sample
+from tests.helpers import Deliver, basic, kobana_signature, queued, sample
 
 
 def test_readme_curl_example_is_accepted(client, redis_conn):
@@ -59,18 +59,23 @@ def test_body_over_the_limit_is_413_and_nothing_is_queued(settings, redis_conn):
     assert queued(redis_conn) == []
 
 
-def test_redis_down_answers_503_with_retry_after(settings, redis_conn):
-    """When the event cannot be put in Redis the provider is told to retry, never 2xx."""
+@pytest.mark.parametrize(
+    ("provider", "body", "status"),
+    [
+        ("kobana", "bank_billet.paid.json", 500),
+        ("celcoin", "pix-payment-in.json", 503),
+        ("transfeera", "Transfer.json", 503),
+    ],
+)
+def test_redis_down_answers_a_status_the_provider_retries_with_retry_after(
+    settings, redis_conn, provider, body, status
+):
+    """When the event cannot be put in Redis the provider is told to retry, never 2xx: a 503, but
+    a 500 to Kobana, which retries only a 500 (providers.md §1.7) and drops the event on a 503."""
     down = settings.replace(redis_url="redis://127.0.0.1:1/0")
-    client = create_app(down).test_client()
-    raw = sample("kobana", "bank_billet.paid.json")
-    response = client.post(
-        "/webhooks/kobana",
-        data=raw,
-        content_type="application/json",
-        headers={"X-Kobana-Signature": kobana_signature(raw)},
-    )
-    assert response.status_code == 503
+    send = getattr(Deliver(create_app(down).test_client()), provider)
+    response = send(sample(provider, body))
+    assert response.status_code == status
     assert response.json["error"] == "queue_unavailable"
     assert int(response.headers["Retry-After"]) > 0
     assert queued(redis_conn) == []

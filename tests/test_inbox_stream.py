@@ -212,11 +212,13 @@ def test_waiting_events_get_a_drain_even_when_the_ring_was_lost(deliver, setting
 
 
 def test_a_failed_append_leaves_no_fence_so_the_provider_retry_is_accepted(deliver, redis_conn):
-    """If Redis refuses the entry (here: the stream key holds a wrong type) the answer is 503 and
-    no fence is left behind, so the provider's retry is not mistaken for a duplicate."""
+    """If Redis refuses the entry (here: the stream key holds a wrong type) the answer is one the
+    provider retries (Kobana: 500) and no fence is left behind, so the provider's retry is not
+    mistaken for a duplicate."""
     redis_conn.set(stream.INBOX, "not a stream")
     response = deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": "d-x"})
-    assert response.status_code == 503
+    assert response.status_code == 500
+    assert response.json["error"] == "queue_unavailable"
     assert redis_conn.keys(stream.FENCE + "*") == []
     redis_conn.delete(stream.INBOX)
     assert deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": "d-x"}).json["status"] == "accepted"

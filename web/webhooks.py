@@ -21,7 +21,7 @@ import providers
 from config import Settings
 from ops import refusals
 from ops.gunicorn_logging import APP_LOGGED
-from providers.errors import ProviderDisabled, Unauthenticated, WebhookError
+from providers.errors import ProviderDisabled, QueueUnavailable, Unauthenticated, WebhookError
 from schemas.envelope import QUARANTINED
 from web.outcome import Outcome, record, recorded, refuse
 from web.queue import enqueue_event, get_connection
@@ -131,11 +131,13 @@ def _webhook_error(exc: WebhookError) -> tuple[Response, int]:
         log.warning("webhook.unauthenticated", reason=str(exc))
         if provider:  # counted for the refusals alert; never raises, so the answer is unchanged
             refusals.record(get_connection(), provider.NAME, exc.reason, time.time())
-    elif status == 503:
+    elif isinstance(exc, QueueUnavailable):
+        # A status the provider retries (a 503 for most, a 500 for Kobana): it must deliver again.
+        status = provider.UNAVAILABLE_STATUS if provider else status
         log.error("webhook.queue_unavailable", reason=str(exc))
     response, status = refuse(Outcome(exc.code), str(exc), status)
     if isinstance(exc, Unauthenticated) and provider and provider.CHALLENGE:
         response.headers["WWW-Authenticate"] = provider.CHALLENGE
-    if status == 503:
-        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 30))
+    if isinstance(exc, QueueUnavailable):
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response, status

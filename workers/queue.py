@@ -2,7 +2,7 @@
 
 A 2xx is sent only after ``enqueue_event`` returns, i.e. after Redis has the event in the inbox
 stream (``workers/stream.py`` says why a stream). Any Redis error becomes ``QueueUnavailable``
-(503 + Retry-After) so the provider delivers again. RQ runs the drain jobs that empty the stream
+(a status the provider retries + Retry-After) so the provider delivers again. RQ runs the drain jobs that empty the stream
 in batches, and the one-event jobs (with retries and a dead letter) that a failed batch becomes.
 """
 
