@@ -2,8 +2,9 @@
 
 A 2xx is sent only after ``enqueue_event`` returns, i.e. after Redis has the event in the inbox
 stream (``workers/stream.py`` says why a stream). Any Redis error becomes ``QueueUnavailable``
-(a status the provider retries + Retry-After) so the provider delivers again. RQ runs the drain jobs that empty the stream
-in batches, and the one-event jobs (with retries and a dead letter) that a failed batch becomes.
+(a status the provider retries, + Retry-After) so the provider delivers again. RQ runs the drain
+jobs that empty the stream in batches, and the one-event jobs (with retries and a dead letter)
+that a failed batch becomes.
 """
 
 from __future__ import annotations
