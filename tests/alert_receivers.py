@@ -3,12 +3,14 @@
 ``WebhookReceiver`` records every JSON body POSTed to it and answers ``status`` (set it to 500 to
 play a webhook that is down). ``SmtpReceiver`` is aiosmtpd's real SMTP server keeping every
 message it accepted; ``stop()``/``start()`` on the same port play an SMTP server that goes away
-and comes back. Used by tests/test_alerts*.py and bench/alerts_demo.py.
+and comes back; given a TLS context and a login it plays a submission server (port 587's usual
+setup): STARTTLS required, then AUTH. Used by tests/test_alerts*.py and bench/alerts_demo.py.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -16,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from tests.servers import free_port
 
@@ -63,19 +66,28 @@ class WebhookReceiver:
 
 
 class _Keep:
-    def __init__(self, messages: list[EmailMessage]) -> None:
+    def __init__(self, messages: list[EmailMessage], over_tls: list[bool]) -> None:
         self.messages = messages
+        self.over_tls = over_tls
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         mail = message_from_bytes(envelope.content, policy=policy.default)
         self.messages.append(mail)  # type: ignore[arg-type]
+        self.over_tls.append(session.ssl is not None)
         return "250 OK"
 
 
 class SmtpReceiver:
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, *, tls: ssl.SSLContext | None = None, login: tuple[str, str] | None = None
+    ) -> None:
         self.port = port or free_port()
         self.messages: list[EmailMessage] = []
+        #: Per accepted message: whether its session had upgraded with STARTTLS.
+        self.over_tls: list[bool] = []
+        #: Per AUTH attempt: the user name, and whether the password matched.
+        self.logins: list[tuple[str, bool]] = []
+        self._tls, self._login = tls, login
         self._controller: Controller | None = None
 
     @property
@@ -83,8 +95,21 @@ class SmtpReceiver:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._controller = Controller(_Keep(self.messages), hostname="127.0.0.1", port=self.port)
+        secure: dict[str, Any] = {}
+        if self._tls is not None:  # STARTTLS before anything else, AUTH only over it
+            secure = {"tls_context": self._tls, "require_starttls": True, "auth_require_tls": True}
+        if self._login is not None:
+            secure |= {"auth_required": True, "authenticator": self._authenticate}
+        self._controller = Controller(
+            _Keep(self.messages, self.over_tls), hostname="127.0.0.1", port=self.port, **secure
+        )
         self._controller.start()
+
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        user, password = data.login.decode(), data.password.decode()
+        matched = (user, password) == self._login
+        self.logins.append((user, matched))
+        return AuthResult(success=matched)
 
     def stop(self) -> None:
         if self._controller is not None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import trustme
 
 from tests.alert_helpers import Ticker, alert_settings, deliveries, sao_paulo, store_event
 from tests.alert_receivers import SmtpReceiver, WebhookReceiver
@@ -147,6 +149,49 @@ def test_smtp_without_starttls_never_gets_the_password(settings):
         wired = alert_settings(settings, smtp=f"smtp://alerts:p4ss@127.0.0.1:{smtp.port}")
         with pytest.raises(channels.ChannelError, match="no STARTTLS; refusing to send the password"):
             channels.send(wired, "email", channels.Message("s", "b"))
+    assert smtp.messages == []
+
+
+@pytest.fixture
+def submission_server():
+    """An SMTP server as port 587 usually is: STARTTLS required, then AUTH; its certificate issued
+    for 127.0.0.1 by a CA of this test's own (trustme)."""
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(tls)
+    with SmtpReceiver(tls=tls, login=("alerts", "p4ss")) as smtp:
+        yield ca, smtp
+
+
+def test_smtp_with_starttls_checks_the_certificate_logs_in_and_delivers(
+    settings, submission_server, tmp_path, monkeypatch
+):
+    """``smtp://user:pass@``: the channel upgrades with STARTTLS, verifies the server against the
+    trusted CAs, and only then logs in and sends."""
+    from workers.alerts import channels
+
+    ca, smtp = submission_server
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # what OpenSSL trusts, as an operator would set it
+    wired = alert_settings(settings, smtp=f"smtp://alerts:p4ss@127.0.0.1:{smtp.port}")
+    channels.send(wired, "email", channels.Message("Alerta", "corpo"))
+    assert smtp.logins == [("alerts", True)]
+    assert smtp.subjects == ["Alerta"]
+    assert smtp.over_tls == [True]
+
+
+def test_smtp_with_a_certificate_nobody_trusts_never_gets_the_password(settings, submission_server, monkeypatch):
+    """The same server with a certificate outside the trusted CAs: refused at the handshake, before
+    AUTH, and the error names the failure without the password."""
+    from workers.alerts import channels
+
+    _ca, smtp = submission_server
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    wired = alert_settings(settings, smtp=f"smtp://alerts:p4ss@127.0.0.1:{smtp.port}")
+    with pytest.raises(channels.ChannelError, match="SSLCertVerificationError") as refused:
+        channels.send(wired, "email", channels.Message("Alerta", "corpo"))
+    assert "p4ss" not in str(refused.value)
+    assert smtp.logins == []
     assert smtp.messages == []
 
 
