@@ -353,8 +353,25 @@ class Stack:
     # --- what happened -----------------------------------------------------------------------------
 
     def handler_starts(self) -> int:
+        return len(self._starts())
+
+    def _starts(self) -> list[str]:
         path = self.workdir / "starts.log"
-        return len(path.read_text().splitlines()) if path.exists() else 0
+        return path.read_text().splitlines() if path.exists() else []
+
+    def busy_worker(self, after: int, timeout: float) -> int | None:
+        """The index of a worker that started a handler after the first ``after`` starts (so it is
+        inside a job), waiting up to ``timeout`` s; None if none did. Killing by the clock instead
+        lands in a worker still importing on a slow machine, and no job is ever cut short."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            groups = [p.pid for p in self.workers]  # each worker leads its own process group
+            for line in reversed(self._starts()[after:]):
+                group = int(line.split()[1])
+                if group in groups:
+                    return groups.index(group)
+            time.sleep(0.01)
+        return None
 
     def log_count(self, process: str, needle: str) -> int:
         """Lines of a process's log (``web`` or ``worker``) containing ``needle``."""
