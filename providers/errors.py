@@ -43,8 +43,8 @@ class ProviderDisabled(WebhookError):
 
 
 class QueueUnavailable(WebhookError):
-    """Redis refused the event: a status the provider retries (``Provider.UNAVAILABLE_STATUS``: 503,
-    500 for Kobana) + Retry-After, so the provider delivers it again."""
+    """Redis refused the event: the status the provider retries (``Provider.UNAVAILABLE_STATUS``;
+    ``status`` is the default) + Retry-After, so the provider delivers it again."""
 
     status = 503
     code = "queue_unavailable"

@@ -132,7 +132,7 @@ def _webhook_error(exc: WebhookError) -> tuple[Response, int]:
         if provider:  # counted for the refusals alert; never raises, so the answer is unchanged
             refusals.record(get_connection(), provider.NAME, exc.reason, time.time())
     elif isinstance(exc, QueueUnavailable):
-        # A status the provider retries (a 503 for most, a 500 for Kobana): it must deliver again.
+        # The status this provider retries (``Provider.UNAVAILABLE_STATUS``): it must deliver again.
         status = provider.UNAVAILABLE_STATUS if provider else status
         log.error("webhook.queue_unavailable", reason=str(exc))
     response, status = refuse(Outcome(exc.code), str(exc), status)
