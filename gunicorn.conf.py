@@ -37,6 +37,11 @@ keepalive = 5
 # No max_requests: recycling workers would leave their metric files behind (client_python #275).
 max_requests = 0
 preload_app = False
+# No control socket. gunicorn 25.1+ opens one by default (``gunicornc``: change the worker count,
+# reload, shut down), at a path shared by every gunicorn of the user ($XDG_RUNTIME_DIR or
+# ~/.gunicorn/gunicorn.ctl), so a second instance on the machine takes it over. Nothing here uses it;
+# the platform scales and restarts the process.
+control_socket_disable = True
 logger_class = "ops.gunicorn_logging.StructlogLogger"
 accesslog = "-"  # enables gunicorn's access hook; StructlogLogger writes it as a structlog line
 errorlog = "-"

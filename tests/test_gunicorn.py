@@ -31,6 +31,7 @@ class Service:
     url: str
     metrics_dir: Path
     log: Path
+    home: Path
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(self.url + path, timeout=5) as response:
@@ -59,6 +60,7 @@ def service(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPath
         "VAR_DIR": str(tmp / "var"),
         "PROMETHEUS_MULTIPROC_DIR": str(tmp / "metrics"),
         "JOB_RETRY_MAX": "0",
+        "HOME": str(tmp / "home"),  # where gunicorn would put a control socket (none expected)
     }
     (tmp / "metrics").mkdir()
     log = tmp / "gunicorn.log"
@@ -70,7 +72,7 @@ def service(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPath
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    svc = Service(f"http://127.0.0.1:{port}", tmp / "metrics", log)
+    svc = Service(f"http://127.0.0.1:{port}", tmp / "metrics", log, tmp / "home")
     try:
         wait_until(lambda: svc.get("/healthz"), timeout=20, what="gunicorn")
         yield svc
@@ -96,6 +98,13 @@ def _sample_value(text: str, name: str, **labels: str) -> float:
             if found == wanted:
                 return float(value)
     return 0.0
+
+
+def test_gunicorn_opens_no_control_socket(service: Service):
+    """No ``gunicornc`` socket: a management interface nothing here uses, at a path every gunicorn
+    of the user shares (gunicorn 25.1+ opens one by default, under $HOME without $XDG_RUNTIME_DIR)."""
+    assert service.get("/healthz")
+    assert not (service.home / ".gunicorn").exists()
 
 
 def test_metrics_add_up_requests_served_by_both_gunicorn_workers(service: Service, settings):
