@@ -35,6 +35,28 @@ from workers.queue import queues
 pytest_plugins = ["tests.log_audit", "tests.fault_report"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--only-using",
+        metavar="FIXTURE",
+        help="run only the tests that use this fixture, directly or through others (.ci/run repeats the "
+        "tests that reach the database, database_url, on PostgreSQL, and those that reach Redis, "
+        "redis_url, on the embedded server)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = config.getoption("--only-using")
+    if not wanted:
+        return
+    kept = [item for item in items if wanted in getattr(item, "fixturenames", ())]
+    if not kept:  # a misspelt fixture would otherwise pass a run that tested nothing
+        raise pytest.UsageError(f"--only-using {wanted}: no collected test uses that fixture")
+    chosen = set(map(id, kept))
+    config.hook.pytest_deselected(items=[item for item in items if id(item) not in chosen])
+    items[:] = kept
+
+
 def _local_redis_answers() -> bool:
     try:
         return bool(redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.3).ping())
