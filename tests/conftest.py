@@ -14,7 +14,6 @@ Migrations run once per session; every table is emptied after each test.
 from __future__ import annotations
 
 import os
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,8 +25,9 @@ import sqlalchemy as sa
 
 import db
 from app import create_app
-from config import CelcoinCreds, Secrets, Settings, _database_url
+from config import CelcoinCreds, Secrets, Settings
 from ops import embedded_redis
+from tests.databases import fresh_database
 from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, MARKER, SECRET_KEY, TRANSFEERA_SECRET, Deliver
 from workers.queue import queues
 
@@ -97,26 +97,8 @@ def redis_conn(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database of this session's own: SQLite file, or a fresh PostgreSQL schema."""
-    wanted = os.environ.get("TEST_DATABASE_URL")
-    if not wanted:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'events.sqlite3'}"
-        db.migrate(Settings(database_url=url))
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
         yield url
-        return
-    base = _database_url({"DATABASE_URL": wanted})
-    assert base is not None
-    schema = f"test_{os.getpid()}_{int(time.time() * 1000) % 10**8}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
-    try:
-        db.migrate(Settings(database_url=url))
-        yield url
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -102,3 +102,27 @@ def ledger_objects(engine):
     """Every ledger row by object id, read in a fresh session."""
     with db.session_factory(engine)() as session:
         return {row.object_id: row for row in session.scalars(sa.select(LedgerObject))}
+
+
+def store_events(engine: sa.Engine, traffic: list[Any]) -> list[Event]:
+    """Store each distinct notification once, as the worker does; a retried one is the same event."""
+    events: dict[tuple[str, str], Event] = {}
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with db.session_factory(engine).begin() as session:
+        for delivery in traffic:
+            headers = {"X-Kobana-Delivery-Id": delivery.delivery_id} if delivery.delivery_id else {}
+            described = providers.describe(providers.PROVIDERS[delivery.provider], headers, delivery.body,
+                                           "application/json", delivery.entity)  # fmt: skip
+            key = (delivery.provider, described.idempotency_key)
+            if key not in events:
+                row = EventRecord(provider=delivery.provider, event_code=described.event_code,
+                                  original_code=described.original_code, idempotency_key=described.idempotency_key,
+                                  status=RECEIVED, occurred_at=described.occurred_at, received_at=now, stored_at=now,
+                                  raw=delivery.body, content_type="application/json", entity=delivery.entity,
+                                  attempts=0)  # fmt: skip
+                session.add(row)
+                session.flush()
+                events[key] = Event(row.id, delivery.provider, described.event_code, described.original_code,
+                                    described.idempotency_key, described.occurred_at, now, described.payload,
+                                    delivery.body)  # fmt: skip
+    return [events[(d.provider, d.key)] for d in traffic]

@@ -6,7 +6,6 @@ twice, shuffled), on SQLite and, with ``TEST_DATABASE_URL``, PostgreSQL.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -14,8 +13,6 @@ import pytest
 import sqlalchemy as sa
 
 import db
-import providers
-from db.models import RECEIVED, EventRecord
 from handlers.ledger import keep_ledger
 from ledger import store
 from ledger.facts import Fact, Source, facts_from
@@ -23,6 +20,7 @@ from ledger.fold import ObjectState
 from ledger.models import LedgerFact, LedgerObject
 from ledger.money import from_cents
 from ledger.traffic import generate
+from tests.ledger_helpers import store_events
 from workers.event import Event
 
 
@@ -30,30 +28,6 @@ from workers.event import Event
 def traffic() -> list[Any]:
     """A month for all three providers, 10% of it twice, in shuffled order (as the door receives it)."""
     return generate(2026, 10, seed=4).traffic(seed=9, duplicates=0.10)
-
-
-def store_events(engine: sa.Engine, traffic: list[Any]) -> list[Event]:
-    """Store each distinct notification once, as the worker does; a retried one is the same event."""
-    events: dict[tuple[str, str], Event] = {}
-    now = datetime(2026, 11, 1, tzinfo=UTC)
-    with db.session_factory(engine).begin() as session:
-        for delivery in traffic:
-            headers = {"X-Kobana-Delivery-Id": delivery.delivery_id} if delivery.delivery_id else {}
-            described = providers.describe(providers.PROVIDERS[delivery.provider], headers, delivery.body,
-                                           "application/json", delivery.entity)  # fmt: skip
-            key = (delivery.provider, described.idempotency_key)
-            if key not in events:
-                row = EventRecord(provider=delivery.provider, event_code=described.event_code,
-                                  original_code=described.original_code, idempotency_key=described.idempotency_key,
-                                  status=RECEIVED, occurred_at=described.occurred_at, received_at=now, stored_at=now,
-                                  raw=delivery.body, content_type="application/json", entity=delivery.entity,
-                                  attempts=0)  # fmt: skip
-                session.add(row)
-                session.flush()
-                events[key] = Event(row.id, delivery.provider, described.event_code, described.original_code,
-                                    described.idempotency_key, described.occurred_at, now, described.payload,
-                                    delivery.body)  # fmt: skip
-    return [events[(d.provider, d.key)] for d in traffic]
 
 
 def facts_of(events: list[Event]) -> list[Fact]:
