@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    and_,
     func,
     insert,
     literal_column,
@@ -49,7 +50,15 @@ from db import Base
 from ledger.fold import FAILED, SETTLED, ObjectState
 from ledger.models import LedgerObject
 from ledger.money import ZERO, fmt, from_cents, to_cents
-from ledger.reconcile import DEFAULT_PENDING_AFTER, Discrepancy, Report, _Links, build_report, discrepancies_of
+from ledger.reconcile import (
+    DEFAULT_PENDING_AFTER,
+    Discrepancy,
+    Report,
+    _Links,
+    build_report,
+    discrepancies_of,
+    local_date,
+)
 from ledger.vocab import CHARGES, DIRECTION, KINDS, PAYOUTS, RECEIVED, RETURNS
 from providers.timeparse import BRT
 
@@ -302,11 +311,9 @@ def _payouts_of(returns: list[ObjectState], session: Session) -> list[Any]:
         if "original_client_code" in r.refs:
             codes.add(r.refs["original_client_code"])
     o = LedgerObject
-    return [clause for values, clause in (
-        (ids, o.object_id.in_(sorted(ids))),
-        (e2e, o.end_to_end_id.in_(sorted(e2e)) & o.kind.in_(sorted(PAYOUTS))),
-        (codes, ref_column(session, "client_code").in_(sorted(codes)) & o.kind.in_(sorted(PAYOUTS))),
-    ) if values]  # fmt: skip
+    payout = o.kind.in_(sorted(PAYOUTS))
+    return _in_clauses([(o.object_id, ids, None), (o.end_to_end_id, e2e, payout),
+                        (ref_column(session, "client_code"), codes, payout)])  # fmt: skip
 
 
 def _returns_of(payouts: list[ObjectState], session: Session) -> list[Any]:
@@ -321,8 +328,18 @@ def _returns_of(payouts: list[ObjectState], session: Session) -> list[Any]:
             wanted["original_end_to_end_id"].add(p.refs["end_to_end_id"])
         if "client_code" in p.refs:
             wanted["original_client_code"].add(p.refs["client_code"])
-    return [ref_column(session, name).in_(sorted(values)) & LedgerObject.kind.in_(sorted(RETURNS))
-            for name, values in wanted.items() if values and name != "client_code"]  # fmt: skip
+    a_return = LedgerObject.kind.in_(sorted(RETURNS))
+    return _in_clauses((ref_column(session, name), values, a_return)
+                       for name, values in wanted.items() if name != "client_code")  # fmt: skip
+
+
+def _in_clauses(lookups: Iterable[tuple[Any, set[str], Any]]) -> list[Any]:
+    """Each ``(column, values, also)`` as ``column IN (values) AND also`` (``also`` may be None),
+    in clauses of at most 500 values: a period's references would pass SQLite's and PostgreSQL's
+    limits on bind parameters. None for empty ``values``."""
+    return [and_(column.in_(chunk), *(() if also is None else (also,)))
+            for column, values, also in lookups if values
+            for chunk in _chunks(sorted(values), 500)]  # fmt: skip
 
 
 def sweep_pending(session: Session, pending_after: timedelta = DEFAULT_PENDING_AFTER) -> None:
@@ -400,9 +417,12 @@ def refresh(
     states: Sequence[ObjectState],
     as_of: datetime | None = None,
     pending_after: timedelta = DEFAULT_PENDING_AFTER,
+    *,
+    among: Sequence[ObjectState] | None = None,
 ) -> None:
-    """Bring every row in line with the whole ledger as of ``as_of`` (now): open, reopen, close."""
-    links = _Links(list(states))
+    """Bring the rows of ``states`` in line with the ledger as of ``as_of`` (now): open, reopen,
+    close. ``among``: the objects their links may lead to (``states`` themselves by default)."""
+    links = _Links(list(states if among is None else among))
     moment = as_of or _now()
     found = [d for s in states for d in discrepancies_of(s, links, moment, pending_after)]
     _sync(session, found, {(s.object_id, s.kind): s for s in states}, close_missing=lambda _state, _type: True)
@@ -418,14 +438,16 @@ def report(
     pending_after: timedelta = DEFAULT_PENDING_AFTER,
 ) -> Report:
     """``flask reconcile report`` and the console's reconciliation: the ledger's report for the
-    period, after ``refresh``, with each discrepancy's workflow status and resolved ones left out.
+    period, after ``refresh`` of the period's objects, with each discrepancy's workflow status and
+    resolved ones left out.
 
-    The caller commits (the refresh writes the rows it opened or closed).
+    It reads what the report can depend on (``period_states``), not the whole ledger: the same
+    report, in time that grows with the period instead of with every object ever kept. The caller
+    commits (the refresh writes the rows it opened or closed).
     """
-    from ledger import store
-
-    states = store.states(session)
-    refresh(session, states, pending_after=pending_after)
+    states = period_states(session, date_from, date_to)
+    opened = [s for s in states if s.opened_at is not None and date_from <= local_date(s.opened_at) <= date_to]
+    refresh(session, opened, pending_after=pending_after, among=states)
     built = build_report(states, date_from, date_to, provider=provider, as_of=as_of, pending_after=pending_after)
     statuses = _statuses(session, built.discrepancies)
     kept = [
@@ -434,6 +456,45 @@ def report(
         if statuses.get((d.object_id, d.kind, d.type)) != RESOLVED
     ]
     return replace(built, discrepancies=kept)
+
+
+def period_states(session: Session, date_from: date, date_to: date) -> list[ObjectState]:
+    """Every object the report of ``date_from``..``date_to`` (BRT days) can depend on, in the
+    order the whole ledger is read (row id), so that ``build_report`` over them gives what it
+    gives over every object:
+
+    - the objects opened in the period (their totals and discrepancies);
+    - the charges with credits in the period (credits per day count whenever the charge was
+      created: ``first_credit_on`` and ``last_credit_on``, migration 0009);
+    - what those link to (``ledger.reconcile._Links``): the payouts their returns point at, the
+      returns pointing at their payouts, the charges their received Pix match, and the payouts
+      of those returns (a return names its payout by several references, and which one wins
+      depends on which payouts exist).
+
+    Each lookup is by an indexed column or expression, in chunks of 500 values.
+    """
+    o = LedgerObject
+    loaded: dict[int, ObjectState] = {}
+
+    def load(clauses: Iterable[Any]) -> list[ObjectState]:
+        new = []
+        for clause in clauses:
+            for pk, state in session.execute(select(o.id, o.state).where(clause)):
+                if state and pk not in loaded:
+                    loaded[pk] = ObjectState.from_dict(state)
+                    new.append(loaded[pk])
+        return new
+
+    start, end = _brt_midnight(date_from), _brt_midnight(date_to + timedelta(days=1))
+    credited = and_(o.last_credit_on >= date_from, o.first_credit_on <= date_to)
+    first = load([and_(o.opened_at >= start, o.opened_at < end), credited])
+    returns = [s for s in first if s.kind in RETURNS]
+    returns += load(_returns_of([s for s in first if s.kind in PAYOUTS], session))
+    load(_payouts_of(returns, session))
+    received = [s for s in first if s.kind in RECEIVED]
+    load(_in_clauses((getattr(o, name), {s.refs[name] for s in received if name in s.refs}, None)
+                     for name in ("txid", "end_to_end_id")))  # fmt: skip
+    return [loaded[pk] for pk in sorted(loaded)]
 
 
 def _sync(

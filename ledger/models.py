@@ -7,10 +7,10 @@ strings) so ``ledger show`` and the report read one row, not every event.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,6 +26,7 @@ class LedgerObject(Base):
     __table_args__ = (
         UniqueConstraint("object_id", "kind", name="uq_ledger_objects_object_kind"),
         Index("ix_ledger_objects_provider_opened", "provider", "opened_at"),
+        Index("ix_ledger_objects_credit_days", "last_credit_on", "first_credit_on"),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True, autoincrement=True)
@@ -44,6 +45,10 @@ class LedgerObject(Base):
     #: The object's other id (``Fact.aka``): a Kobana boleto's ``kobana:<uid>``, so an event that
     #: names the boleto only by uid finds it (``ledger.store.resolve``).
     aka: Mapped[str | None] = mapped_column(String(240), index=True)
+    #: The first and last days money of this charge is credited (``state.credits``): the report's
+    #: credits per day count the charges credited in its period, whenever they were created.
+    first_credit_on: Mapped[date | None] = mapped_column(Date)
+    last_credit_on: Mapped[date | None] = mapped_column(Date)
     state: Mapped[dict[str, Any]] = mapped_column(_JSON, default=dict)
 
     facts: Mapped[list[LedgerFact]] = relationship(back_populates="object", order_by="LedgerFact.at")

@@ -186,6 +186,8 @@ def _columns(state: ObjectState, object_id: str) -> dict[str, Any]:
         "external_id": state.refs.get("external_id"),
         "txid": state.refs.get("txid"),
         "end_to_end_id": state.refs.get("end_to_end_id"),
+        "first_credit_on": min((credit.on for credit in state.credits.values()), default=None),
+        "last_credit_on": max((credit.on for credit in state.credits.values()), default=None),
         "state": state.to_dict(),
     }
 
@@ -213,7 +215,8 @@ _WRITE = (
     update(_OBJECTS)
     .where(_OBJECTS.c.id == bindparam("pk"))
     .values({name: bindparam(f"new_{name}") for name in ("status", "expected_cents", "settled_cents", "opened_at",
-                                                "last_event_at", "external_id", "txid", "end_to_end_id", "state")})
+                                                "last_event_at", "external_id", "txid", "end_to_end_id",
+                                                "first_credit_on", "last_credit_on", "state")})
 )  # fmt: skip
 _INSERTS: dict[str, tuple[Any, Any]] = {}
 

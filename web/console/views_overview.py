@@ -85,8 +85,9 @@ def build(start: date, end: date, provider: str | None = None) -> Report:
 @bp.get("/reconciliation")
 @requires(VIEWER)
 def reconciliation() -> str:
-    """The report's figures from SQL and the discrepancy rows (``discrepancies.summary``): seconds
-    at any ledger size, where the exports' full computation grows with every object."""
+    """The report's figures from SQL aggregates and the discrepancy rows (``discrepancies.summary``),
+    fast at any ledger size; the exports compute the whole report (notes, every event id, credits
+    per day) from the objects the period can depend on (``discrepancies.period_states``)."""
     start, end = period()
     settings: Settings = current_app.extensions["settings"]
     with store.writing() as db_session:
