@@ -1,6 +1,6 @@
 """``python -m bench``: every measurement, in under 10 minutes, into ``bench/results.md``.
 
-``--only ack,isolation,worker,growth,openloop,capacity`` runs a subset (the table then has only those rows);
+``--only ack,isolation,worker,growth,openloop,capacity,report`` runs a subset (the table then has only those rows);
 ``--quick`` shortens rounds for a smoke run (figures too noisy to commit).
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import ack, load, report
 
-SECTIONS = ("ack", "isolation", "worker", "growth", "openloop", "capacity")
+SECTIONS = ("ack", "isolation", "worker", "growth", "openloop", "capacity", "report")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +67,10 @@ def _run(section: str, plan: ack.Plan, results: report.Report) -> None:
         ack.acknowledgement(plan, results)
     elif section == "isolation":
         ack.isolation(plan, results, ack.default_worker_argv, {})
+    elif section == "report":
+        from bench import reconcile
+
+        reconcile.report_section(plan, results)
     elif section in ("openloop", "capacity"):
         from bench import service
 

@@ -49,8 +49,9 @@ def ledger(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     emptied after every test). ``database_url``: the kind of database the suite runs on."""
     with fresh_database(tmp_path_factory.mktemp("ledger")) as url:
         engine = db.engine_from(Settings(database_url=url))
-        for year, month in MONTHS:
-            events = store_events(engine, generate(year, month, seed=month).traffic(seed=month, duplicates=0))
+        for i, (year, month) in enumerate(MONTHS):
+            traffic = generate(year, month, seed=month, first_id=1000 * i).traffic(seed=month, duplicates=0)
+            events = store_events(engine, traffic)
             with db.session_factory(engine).begin() as session:
                 keep_ledger_many(events, session)
         yield engine

@@ -99,14 +99,20 @@ class Gen:
         self.add(expect, "celcoin", full, f"{entity}:{body['id']}:{status}", entity)
 
 
-def generate(year: int, month: int, seed: int = 2026) -> Month:
-    """A month of traffic for Kobana, Transfeera and Celcoin with every discrepancy type in it."""
+def generate(year: int, month: int, seed: int = 2026, first_id: int = 0) -> Month:
+    """A month of traffic for Kobana, Transfeera and Celcoin with every discrepancy type in it.
+
+    Numbered ids (boletos, Kobana Pix, Transfeera transfers) count from ``first_id``: months meant
+    to sit in one ledger each take their own range (a month uses fewer than 1,000), or their
+    objects would be the same ones.
+    """
     from ledger.traffic import celcoin, kobana, transfeera
 
     start = datetime(year, month, 1, tzinfo=bodies.BRT)
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=bodies.BRT)
     result = Month(start=start, end=end)
     gen = Gen(result, seed)
+    gen.counter = first_id
     paid_pix = kobana.generate(gen)
     transfeera.generate(gen, paid_pix)
     celcoin.generate(gen)
