@@ -32,6 +32,7 @@ def report_section(plan: Plan, report: Report) -> None:
     months = 3 if plan.seconds < 3 else 12  # --quick: a smoke run
     store = postgres_store(postgres_base(), "bench_report").reset()
     first = date(2025, 1, 1)
+    environ = dict(os.environ)  # put back after: this section configures the worker in this process
     with redis_server(plan.workdir / "redis-report") as url:
         os.environ.update(service_env(url, plan.workdir), DATABASE_URL=store.url, DRAIN_LINGER_MS="0",
                           PROMETHEUS_MULTIPROC_DIR=str(plan.workdir))  # fmt: skip
@@ -49,6 +50,8 @@ def report_section(plan: Plan, report: Report) -> None:
                     figures[loaded] = _timed(jobs.runtime().sessions, first, _month_end(first))
         finally:
             jobs.runtime().engine.dispose()
+            os.environ.clear()
+            os.environ.update(environ)
     for loaded, (ours, everything, objects) in figures.items():
         report.detail(f"report of {first:%Y-%m} with {loaded} month(s) in the ledger ({objects:,} objects): "
                       f"ours {ours * 1000:.0f} ms, every object {everything * 1000:.0f} ms")  # fmt: skip

@@ -336,7 +336,7 @@ def _returns_of(payouts: list[ObjectState], session: Session) -> list[Any]:
 def _in_clauses(lookups: Iterable[tuple[Any, set[str], Any]]) -> list[Any]:
     """Each ``(column, values, also)`` as ``column IN (values) AND also`` (``also`` may be None),
     in clauses of at most 500 values: a period's references would pass SQLite's and PostgreSQL's
-    limits on bind parameters. None for empty ``values``."""
+    limits on bind parameters. Empty ``values`` give no clause."""
     return [and_(column.in_(chunk), *(() if also is None else (also,)))
             for column, values, also in lookups if values
             for chunk in _chunks(sorted(values), 500)]  # fmt: skip

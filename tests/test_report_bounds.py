@@ -2,8 +2,8 @@
 
 ``flask reconcile report`` and the console's CSV and XLSX used to fold the whole ledger for any
 period: time and memory growing with every object ever kept. Now ``discrepancies.report`` reads
-``period_states``: the period's objects, the charges credited since it began, and what those
-link to. Three generated months (every discrepancy type; returns, refunds and Pix matched to
+``period_states``: the period's objects, the charges with credits in it, and what those link
+to. Three generated months (every discrepancy type; returns, refunds and Pix matched to
 charges; credits the day after payment) are reported for months, a quarter and single days on
 either side of month ends, each against ``build_report`` over every object.
 """
