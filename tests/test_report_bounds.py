@@ -30,8 +30,8 @@ from tests.databases import fresh_database
 from tests.ledger_helpers import body, deliver, store_events
 
 MONTHS = ((2026, 8), (2026, 9), (2026, 10))
-#: Months, a quarter, and days: objects open on days 1-20 of each month (ledger.traffic), so a 21st
-#: holds only credits of payments made the day before, and a 1st the returns of the month before.
+#: Months, a quarter, and days either side of month ends: objects open on days 1-20 of each month
+#: (ledger.traffic), so a 21st holds only credits of payments made the day before.
 DAYS = (date(2026, 8, 20), date(2026, 8, 21), date(2026, 9, 1), date(2026, 9, 2), date(2026, 9, 20),
         date(2026, 9, 21), date(2026, 10, 1), date(2026, 10, 15))  # fmt: skip
 PERIODS = [
