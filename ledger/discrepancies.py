@@ -57,7 +57,7 @@ from ledger.reconcile import (
     _Links,
     build_report,
     discrepancies_of,
-    local_date,
+    opened_in,
 )
 from ledger.vocab import CHARGES, DIRECTION, KINDS, PAYOUTS, RECEIVED, RETURNS
 from providers.timeparse import BRT
@@ -446,7 +446,7 @@ def report(
     commits (the refresh writes the rows it opened or closed).
     """
     states = period_states(session, date_from, date_to)
-    opened = [s for s in states if s.opened_at is not None and date_from <= local_date(s.opened_at) <= date_to]
+    opened = [s for s in states if opened_in(s, date_from, date_to)]
     refresh(session, opened, pending_after=pending_after, among=states)
     built = build_report(states, date_from, date_to, provider=provider, as_of=as_of, pending_after=pending_after)
     statuses = _statuses(session, built.discrepancies)

@@ -125,6 +125,12 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(BRT).date()
 
 
+def opened_in(state: ObjectState, date_from: date, date_to: date) -> bool:
+    """Whether the object was created on a Brasília day from ``date_from`` to ``date_to``: the
+    objects a report of those days totals and judges."""
+    return state.opened_at is not None and date_from <= local_date(state.opened_at) <= date_to
+
+
 def build_report(
     states: Iterable[ObjectState],
     date_from: date,
@@ -141,13 +147,8 @@ def build_report(
     everything = list(states)
     as_of = as_of or datetime.now(UTC)
     links = _Links(everything)
-    chosen = [
-        s
-        for s in everything
-        if s.opened_at is not None
-        and date_from <= local_date(s.opened_at) <= date_to
-        and (provider is None or s.provider == provider)
-    ]
+    mine = [s for s in everything if provider is None or s.provider == provider]
+    chosen = [s for s in mine if opened_in(s, date_from, date_to)]
     sums: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, ZERO, ZERO])
     net: dict[str, Decimal] = defaultdict(lambda: ZERO)
     found: list[Discrepancy] = []
@@ -167,7 +168,6 @@ def build_report(
     found.sort(key=lambda d: (d.provider, kind_order[d.kind], d.object_id, d.type))
     net_all = {p: net[p] for p in sorted(net)}
     net_all["all"] = sum(net.values(), ZERO)
-    mine = (s for s in everything if provider is None or s.provider == provider)
     return Report(date_from, date_to, totals, found, net_all, daily_credits(mine, date_from, date_to))
 
 
