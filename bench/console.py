@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 import db
 from config import Settings, _database_url
+from tests.databases import postgres_schema
 
 #: One month of objects, opened across October 2026 (the reconciliation page reads that month).
 MONTH_FROM, MONTH_TO = "2026-10-01", "2026-10-31"
@@ -85,14 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     base = _database_url({"DATABASE_URL": args.database})
     assert base and base.startswith("postgresql"), "--database must be PostgreSQL"
-    schema = f"bench_console_{int(time.time())}"
-    admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = base + ("&" if "?" in base else "?") + f"options=-csearch_path%3D{schema}"
-    try:
+    with postgres_schema(base, f"bench_console_{int(time.time())}", keep=args.keep) as url:
         settings = Settings(database_url=url, secret_key="bench-console-secret-key-0123456789abcdef")
-        db.migrate(settings)
         engine = db.engine_from(settings)
         started = time.perf_counter()
         with engine.begin() as conn:
@@ -104,11 +99,6 @@ def main(argv: list[str] | None = None) -> int:
         for row in measure(settings, engine, args.repeat):
             print(row)
         engine.dispose()
-    finally:
-        if not args.keep:
-            with admin.begin() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
     return 0
 
 

@@ -28,7 +28,15 @@ def fresh_database(tmp: Path, revision: str = "head") -> Iterator[str]:
         return
     base = _database_url({"DATABASE_URL": wanted})
     assert base is not None
-    schema = f"test_{os.getpid()}_{time.time_ns() % 10**12}"
+    with postgres_schema(base, f"test_{os.getpid()}_{time.time_ns() % 10**12}", revision) as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema(base: str, schema: str, revision: str = "head", *, keep: bool = False) -> Iterator[str]:
+    """A new schema ``schema`` in the PostgreSQL database at ``base``, migrated to ``revision``:
+    yields the URL whose connections use it. Dropped at the end unless ``keep`` (bench/console.py
+    keeps its seeded data on request)."""
     admin = sa.create_engine(base, poolclass=sa.pool.NullPool)
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
@@ -37,6 +45,7 @@ def fresh_database(tmp: Path, revision: str = "head") -> Iterator[str]:
         db.migrate(Settings(database_url=url), revision)
         yield url
     finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if not keep:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
