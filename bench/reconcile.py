@@ -43,11 +43,12 @@ def report_section(plan: Plan, report: Report) -> None:
         settings = Settings.from_env(os.environ)
         jobs.configure(settings)
         try:
-            figures = {}
-            for loaded in range(1, months + 1):
+            sessions = jobs.runtime().sessions
+            last_day = _load_month(url, first.year, first.month, first_id=1000)
+            figures = {1: _timed(sessions, first, last_day)}
+            for loaded in range(2, months + 1):
                 _load_month(url, first.year + (loaded - 1) // 12, (loaded - 1) % 12 + 1, first_id=1000 * loaded)
-                if loaded in (1, months):
-                    figures[loaded] = _timed(jobs.runtime().sessions, first, _month_end(first))
+            figures[months] = _timed(sessions, first, last_day)
         finally:
             jobs.runtime().engine.dispose()
             os.environ.clear()
@@ -69,14 +70,15 @@ def report_section(plan: Plan, report: Report) -> None:
     )
 
 
-def _load_month(redis_url: str, year: int, month: int, first_id: int) -> None:
-    """A generated month through the inbox and ``drain_inbox``, as the workers store it."""
+def _load_month(redis_url: str, year: int, month: int, first_id: int) -> date:
+    """A generated month through the inbox and ``drain_inbox``, as the workers store it; its last day."""
     import providers
     from ledger.traffic import generate
     from workers import jobs
 
+    generated = generate(year, month, seed=month, first_id=first_id)
     envelopes = []
-    for d in generate(year, month, seed=month, first_id=first_id).traffic(seed=month, duplicates=0):
+    for d in generated.traffic(seed=month, duplicates=0):
         module = providers.PROVIDERS[d.provider]
         headers = {"X-Kobana-Delivery-Id": d.delivery_id} if d.delivery_id else {}
         envelopes.append(providers.receive(module, headers, d.body, content_type="application/json",
@@ -84,6 +86,7 @@ def _load_month(redis_url: str, year: int, month: int, first_id: int) -> None:
     enqueue(redis_url, envelopes)
     while jobs.drain_inbox()["taken"]:
         pass
+    return generated.end.date() - timedelta(days=1)
 
 
 def _timed(sessions: Any, start: date, end: date) -> tuple[float, float, int]:
@@ -113,7 +116,3 @@ def _timed(sessions: Any, start: date, end: date) -> tuple[float, float, int]:
     with sessions() as session:
         objects = len(store.states(session))
     return statistics.median(times["ours"]), statistics.median(times["every"]), objects
-
-
-def _month_end(first: date) -> date:
-    return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
