@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 
 from db import Base
+from db.lookup import KeyedLookup
 from ledger.fold import FAILED, SETTLED, ObjectState
 from ledger.models import LedgerObject
 from ledger.money import ZERO, fmt, from_cents, to_cents
@@ -509,8 +510,10 @@ def _sync(
     now = _now()
     stored: dict[tuple[str, str], list[DiscrepancyRow]] = defaultdict(list)
     object_ids = sorted({o for o, _k in states})
+    dialect = session.get_bind().dialect.name
     for chunk in _chunks(object_ids, 500):
-        for kept in session.scalars(select(DiscrepancyRow).where(DiscrepancyRow.object_id.in_(chunk))):
+        statement, params = _ROWS_OF.statement(dialect, [(object_id,) for object_id in chunk])
+        for kept in session.scalars(select(DiscrepancyRow).from_statement(statement), params):
             if (kept.object_id, kept.kind) in states:
                 stored[(kept.object_id, kept.kind)].append(kept)
     current: dict[tuple[str, str], list[Discrepancy]] = defaultdict(list)
@@ -607,10 +610,10 @@ def _note(
 def _statuses(session: Session, found: list[Discrepancy]) -> dict[tuple[str, str, str], str]:
     out: dict[tuple[str, str, str], str] = {}
     ids = sorted({d.object_id for d in found})
+    dialect = session.get_bind().dialect.name
     for chunk in _chunks(ids, 500):
-        query = select(DiscrepancyRow.object_id, DiscrepancyRow.kind, DiscrepancyRow.type, DiscrepancyRow.status)
-        for object_id, kind, type_, status in session.execute(query.where(DiscrepancyRow.object_id.in_(chunk))):
-            out[(object_id, kind, type_)] = status
+        for row in _ROWS_OF.execute(session, dialect, [(object_id,) for object_id in chunk]):
+            out[(row.object_id, row.kind, row.type)] = row.status
     return out
 
 
@@ -619,18 +622,24 @@ def _states_where(session: Session, clause: Any) -> list[ObjectState]:
 
 
 def _states_of(session: Session, keys: list[tuple[str, str]]) -> list[ObjectState]:
-    """The objects ``keys`` name, by their ids (one cached ``IN`` statement per 500, not an ``OR``
-    of pairs compiled anew for every batch size), kept only for the kinds asked."""
-    if not keys:
-        return []
+    """The objects ``keys`` name, looked up by their ids, kept only for the kinds asked."""
     wanted = set(keys)
     ids = sorted({object_id for object_id, _kind in keys})
-    return [
-        state
-        for chunk in _chunks(ids, 500)
-        for state in _states_where(session, LedgerObject.object_id.in_(chunk))
-        if (state.object_id, state.kind) in wanted
-    ]
+    dialect = session.get_bind().dialect.name
+    states = []
+    for chunk in _chunks(ids, 500):
+        for _pk, data in _STATES_OF.execute(session, dialect, [(object_id,) for object_id in chunk]):
+            state = ObjectState.from_dict(data) if data else None
+            if state is not None and (state.object_id, state.kind) in wanted:
+                states.append(state)
+    return states
+
+
+_DISCREPANCIES, _OBJECTS = DiscrepancyRow.__table__, LedgerObject.__table__
+#: By object id, one index lookup per id whatever the statistics (db/lookup.py says why): the
+#: discrepancy rows of a batch's objects, and the objects' states.
+_ROWS_OF = KeyedLookup(_DISCREPANCIES, keys=[_DISCREPANCIES.c.object_id], columns=list(_DISCREPANCIES.c), lock=False)
+_STATES_OF = KeyedLookup(_OBJECTS, keys=[_OBJECTS.c.object_id], columns=[_OBJECTS.c.id, _OBJECTS.c.state], lock=False)
 
 
 def _last_event(state: ObjectState) -> int | None:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, or_, select, update
+from sqlalchemy import Select, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -111,7 +111,8 @@ def resolve(session: Session, facts: Sequence[Fact]) -> list[Fact]:
     - a fact carrying an aka records it on its object, and an object already created under that
       aka (its uid-only events came first) is merged into it: its facts move, its row goes.
 
-    One more statement per batch when it holds a boleto; none otherwise.
+    One more statement per batch when it holds a boleto, two when one of its boletos is named by
+    one id alone (its object may be known by that id as another's aka); none otherwise.
     """
     named = [f for f in facts if f.aka]
     if not named and not any(f.kind in ALIASED_KINDS for f in facts):
@@ -120,14 +121,15 @@ def resolve(session: Session, facts: Sequence[Fact]) -> list[Fact]:
     wanted = {(f.object_id, f.kind): f.aka for f in named if f.aka}
     candidates = {f.object_id for f in facts if not f.aka and f.kind in ALIASED_KINDS} - {o for o, _k in owner}
     names = sorted({o for o, _k in wanted} | set(wanted.values()))
-    # One lookup per batch: rows named by these facts' akas, and rows whose aka a fact names.
-    rows = session.execute(
-        select(LedgerObject.object_id, LedgerObject.kind, LedgerObject.aka).where(
-            or_(LedgerObject.object_id.in_(names), LedgerObject.aka.in_(sorted(candidates)))
-        )
-    )
+    # Rows named by these facts' ids and akas, and rows whose aka a fact names: one index lookup
+    # per value, as the batch lock (db/lookup.py).
+    dialect = session.get_bind().dialect.name
+    rows = [
+        *(_BY_OBJECT_ID.execute(session, dialect, [(name,) for name in names]) if names else ()),
+        *(_BY_AKA.execute(session, dialect, [(aka,) for aka in sorted(candidates)]) if candidates else ()),
+    ]
     known: dict[tuple[str, str], str | None] = {}
-    for object_id, kind, aka in rows:
+    for _pk, object_id, kind, aka in rows:
         known[(object_id, kind)] = aka
         if aka in candidates:
             owner.setdefault((aka, kind), object_id)
@@ -201,6 +203,10 @@ _LOCK = KeyedLookup(
     columns=[_OBJECTS.c.id, _OBJECTS.c.object_id, _OBJECTS.c.kind],
     lock=True,
 )
+#: ``resolve``'s lookups: objects by id, and by the aka a fact names.
+_NAMES = [_OBJECTS.c.id, _OBJECTS.c.object_id, _OBJECTS.c.kind, _OBJECTS.c.aka]
+_BY_OBJECT_ID = KeyedLookup(_OBJECTS, keys=[_OBJECTS.c.object_id], columns=_NAMES, lock=False)
+_BY_AKA = KeyedLookup(_OBJECTS, keys=[_OBJECTS.c.aka], columns=_NAMES, lock=False)
 #: Step 4: every stored fact of the touched objects, in insertion (id) order, the order ``refold``
 #: reads; one index lookup per object on PostgreSQL, for the reason db/lookup.py gives (an
 #: ``object_pk IN (200 ids)`` was a scan per batch on an unanalysed table: 30 ms at 24,000 facts).
