@@ -22,7 +22,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Select, Table, and_, bindparam, func, literal_column, select, true, tuple_
+from sqlalchemy import (
+    Column,
+    Select,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql
 
 
@@ -59,3 +72,17 @@ class KeyedLookup:
         if dialect == "postgresql":
             return self.postgresql, {f"k{i}": [key[i] for key in wanted] for i in range(len(self.names))}
         return self.other, {"keys": wanted}
+
+
+def probes(columns: Sequence[Column[Any]], lookups: Sequence[tuple[Any, Any]]) -> Any:
+    """PostgreSQL: ``columns`` of the rows where the expression of lookup *i* equals one of the
+    texts bound as ``v<i>`` and its filter (or None) holds; one index probe per value, as above,
+    for expressions with an index of their own (a column, ``state #>> '{refs,...}'``). The lookups
+    are joined by ``UNION ALL``: a row two of them find comes twice."""
+    parts = []
+    for i, (expression, also) in enumerate(lookups):
+        wanted = func.unnest(bindparam(f"v{i}", type_=postgresql.ARRAY(Text()))).table_valued("k").render_derived()
+        conditions = [expression == wanted.c.k, *(() if also is None else (also,))]
+        found = select(*columns).where(*conditions).offset(literal_column("0")).lateral()
+        parts.append(select(*(found.c[c.name] for c in columns)).select_from(wanted.join(found, true())))
+    return parts[0] if len(parts) == 1 else union_all(*parts)

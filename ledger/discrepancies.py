@@ -47,7 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column, relationship
 
 from db import Base
-from db.lookup import KeyedLookup
+from db.lookup import KeyedLookup, probes
 from ledger.fold import FAILED, SETTLED, ObjectState
 from ledger.models import LedgerObject
 from ledger.money import ZERO, fmt, from_cents, to_cents
@@ -270,12 +270,11 @@ def track(
     states.sort(key=lambda state: (state.object_id, state.kind))
     known = {(s.object_id, s.kind) for s in states}
 
-    def add(clauses: list[Any]) -> None:
-        if clauses:
-            for state in _states_where(session, or_(*clauses)):
-                if (state.object_id, state.kind) not in known:
-                    known.add((state.object_id, state.kind))
-                    states.append(state)
+    def add(lookups: list[Lookup]) -> None:
+        for state in _states_matching(session, lookups):
+            if (state.object_id, state.kind) not in known:
+                known.add((state.object_id, state.kind))
+                states.append(state)
 
     add(_payouts_of([s for s in states if s.kind in RETURNS], session))
     add(_returns_of([s for s in states if s.kind in PAYOUTS], session))
@@ -299,8 +298,13 @@ def ref_column(session: Session, name: str) -> Any:
     return literal_column(f"json_extract(ledger_objects.state, '$.refs.{name}')")
 
 
-def _payouts_of(returns: list[ObjectState], session: Session) -> list[Any]:
-    """Clauses finding the payouts ``returns`` point at, by id, end-to-end id or client code."""
+#: ``(expression, values, also)``: the objects whose ``expression`` is one of ``values`` and for
+#: which ``also`` holds (None: no more).
+Lookup = tuple[Any, set[str], Any]
+
+
+def _payouts_of(returns: list[ObjectState], session: Session) -> list[Lookup]:
+    """Lookups finding the payouts ``returns`` point at, by id, end-to-end id or client code."""
     ids, e2e, codes = set(), set(), set()
     for r in returns:
         if "transfer_id" in r.refs:
@@ -313,12 +317,15 @@ def _payouts_of(returns: list[ObjectState], session: Session) -> list[Any]:
             codes.add(r.refs["original_client_code"])
     o = LedgerObject
     payout = o.kind.in_(sorted(PAYOUTS))
-    return _in_clauses([(o.object_id, ids, None), (o.end_to_end_id, e2e, payout),
-                        (ref_column(session, "client_code"), codes, payout)])  # fmt: skip
+    return [
+        (o.object_id, ids, None),
+        (o.end_to_end_id, e2e, payout),
+        (ref_column(session, "client_code"), codes, payout),
+    ]
 
 
-def _returns_of(payouts: list[ObjectState], session: Session) -> list[Any]:
-    """Clauses finding the returns that point at ``payouts`` (the inverse of ``_payouts_of``)."""
+def _returns_of(payouts: list[ObjectState], session: Session) -> list[Lookup]:
+    """Lookups finding the returns that point at ``payouts`` (the inverse of ``_payouts_of``)."""
     wanted: dict[str, set[str]] = {name: set() for name in REF_INDEXED}
     for p in payouts:
         own_id = p.object_id.split(":", 1)[1]
@@ -330,11 +337,25 @@ def _returns_of(payouts: list[ObjectState], session: Session) -> list[Any]:
         if "client_code" in p.refs:
             wanted["original_client_code"].add(p.refs["client_code"])
     a_return = LedgerObject.kind.in_(sorted(RETURNS))
-    return _in_clauses((ref_column(session, name), values, a_return)
-                       for name, values in wanted.items() if name != "client_code")  # fmt: skip
+    return [(ref_column(session, name), values, a_return) for name, values in wanted.items() if name != "client_code"]
 
 
-def _in_clauses(lookups: Iterable[tuple[Any, set[str], Any]]) -> list[Any]:
+def _states_matching(session: Session, lookups: list[Lookup]) -> list[ObjectState]:
+    """The states the lookups find, each once, in row order. On PostgreSQL one index probe per
+    value, whatever the statistics (db/lookup.py: as ``IN`` lists ORed, a batch of 100 returns
+    and their payouts was a scan of the table on an unanalysed ledger); elsewhere the ``IN``s."""
+    wanted = [lookup for lookup in lookups if lookup[1]]
+    if not wanted:
+        return []
+    if session.get_bind().dialect.name != "postgresql":
+        return _states_where(session, or_(*_in_clauses(wanted)))
+    statement = probes([_OBJECTS.c.id, _OBJECTS.c.state], [(expression, also) for expression, _v, also in wanted])
+    params = {f"v{i}": sorted(values) for i, (_e, values, _a) in enumerate(wanted)}
+    found = {pk: state for pk, state in session.execute(statement, params)}
+    return [ObjectState.from_dict(found[pk]) for pk in sorted(found) if found[pk]]
+
+
+def _in_clauses(lookups: Iterable[Lookup]) -> list[Any]:
     """Each ``(column, values, also)`` as ``column IN (values) AND also`` (``also`` may be None),
     in clauses of at most 500 values: a period's references would pass SQLite's and PostgreSQL's
     limits on bind parameters. Empty ``values`` give no clause."""
@@ -490,8 +511,8 @@ def period_states(session: Session, date_from: date, date_to: date) -> list[Obje
     credited = and_(o.last_credit_on >= date_from, o.first_credit_on <= date_to)
     first = load([and_(o.opened_at >= start, o.opened_at < end), credited])
     returns = [s for s in first if s.kind in RETURNS]
-    returns += load(_returns_of([s for s in first if s.kind in PAYOUTS], session))
-    load(_payouts_of(returns, session))
+    returns += load(_in_clauses(_returns_of([s for s in first if s.kind in PAYOUTS], session)))
+    load(_in_clauses(_payouts_of(returns, session)))
     received = [s for s in first if s.kind in RECEIVED]
     load(_in_clauses((getattr(o, name), {s.refs[name] for s in received if name in s.refs}, None)
                      for name in ("txid", "end_to_end_id")))  # fmt: skip

@@ -23,7 +23,8 @@ LEDGER_TABLES = ("ledger_objects", "ledger_facts", "discrepancies", "discrepancy
 
 
 def _ledger_of(engine: sa.Engine, rows: int) -> None:
-    """``rows`` paid boletos with their uids as akas, and an open discrepancy each, by SQL: never analysed."""
+    """By SQL, never analysed: ``rows`` paid boletos with their uids as akas and an open discrepancy
+    each, and as many Transfeera transfers and refunds carrying the references returns are matched by."""
     with engine.begin() as conn:
         conn.execute(sa.text("""
             INSERT INTO ledger_objects (object_id, provider, kind, status, expected_cents, settled_cents,
@@ -35,6 +36,36 @@ def _ledger_of(engine: sa.Engine, rows: int) -> None:
                                        opened_at)
             SELECT 'kobana:' || g, 'kobana', 'boleto', 'unknown_charge', 'open', 0, 34990, now()
             FROM generate_series(1, :rows) AS g"""), {"rows": rows})  # fmt: skip
+        conn.execute(sa.text("""
+            INSERT INTO ledger_objects (object_id, provider, kind, status, expected_cents, settled_cents,
+                                        opened_at, last_event_at, end_to_end_id, state)
+            SELECT 'transfeera:' || kind || g, 'transfeera', kind, 'paid', 100, 100, now(), now(), 'E' || g,
+                   jsonb_build_object('object_id', 'transfeera:' || kind || g, 'provider', 'transfeera',
+                                      'kind', kind, 'refs', jsonb_build_object(
+                                          'client_code', 'cc' || g, 'original_client_code', 'cc' || g,
+                                          'original_id', 'o' || g, 'transfer_id', 't' || g,
+                                          'original_end_to_end_id', 'E' || g))
+            FROM generate_series(1, :rows) AS g, (VALUES ('transfer'), ('transfer_refund')) AS kinds(kind)"""),
+                     {"rows": rows})  # fmt: skip
+
+
+def _boletos() -> list[tuple[str, dict[str, Any], str]]:
+    """28 boletos paid, as a drain at a steady rate takes them, and one named by its id alone:
+    its object might be one already known by that id as an aka."""
+    paid = [("kobana", body("kobana", "bank_billet.paid.json", **{"object.id": 900_000 + n,
+                                                                  "object.uid": f"new-{n}"}), f"d-{n}")
+            for n in range(28)]  # fmt: skip
+    return [*paid, ("kobana", body("kobana", "bank_billet.paid.json", **{"object.id": 17, "object.uid": None}), "d")]
+
+
+def _refunds() -> list[tuple[str, dict[str, Any], str]]:
+    """A backlog's batch of 200: 100 transfers and 100 refunds, each judged with its counterpart."""
+    items = []
+    for n in range(100):
+        items.append(("transfeera", body("transfeera", "Transfer.json", id=f"t-{n}", **{"data.id": 5000 + n}), f"t{n}"))
+        refund = {"data.id": f"r-{n}", "data.transfer_id": str(5000 + n), "data.end2end_id": f"R{n}"}
+        items.append(("transfeera", body("transfeera", "TransferRefund.json", id=f"r-{n}", **refund), f"r{n}"))
+    return items
 
 
 def _explained(engine: sa.Engine) -> list[str]:
@@ -52,7 +83,8 @@ def _explained(engine: sa.Engine) -> list[str]:
     return plans
 
 
-def test_a_drained_batch_scans_no_ledger_table_before_autovacuum_analysed_it(tmp_path, database_url):
+@pytest.mark.parametrize("batch", [_boletos, _refunds], ids=["boletos", "transfers-and-refunds"])
+def test_a_drained_batch_scans_no_ledger_table_before_autovacuum_analysed_it(tmp_path, database_url, batch):
     if not database_url.startswith("postgresql"):
         pytest.skip("a PostgreSQL planner property")
     with fresh_database(tmp_path) as url:
@@ -61,12 +93,7 @@ def test_a_drained_batch_scans_no_ledger_table_before_autovacuum_analysed_it(tmp
         setup.dispose()
         engine = sa.create_engine(url)
         plans = _explained(engine)
-        paid = [("kobana", body("kobana", "bank_billet.paid.json", **{"object.id": 900_000 + n,
-                                                                      "object.uid": f"new-{n}"}), f"d-{n}")
-                for n in range(28)]  # fmt: skip
-        # Named by id alone: its object might be one already known by that id as an aka.
-        paid.append(("kobana", body("kobana", "bank_billet.paid.json", **{"object.id": 17, "object.uid": None}), "d-x"))
-        deliver_batch(engine, *paid)
+        deliver_batch(engine, *batch())
         engine.dispose()
     scanned = [p for p in plans if re.search(rf"Seq Scan on ({'|'.join(LEDGER_TABLES)})\b", p)]
     assert plans and not scanned, "\n\n".join(scanned)
