@@ -204,6 +204,11 @@ async def run(
         "answered": len(latencies),
         "ok": ok,
         "errors": client.errors + (len(latencies) - ok) + client.outstanding,
+        # What the errors were, so a failed check says which: answers that were not a 2xx (by status),
+        # requests whose connection failed or closed before an answer, and those unanswered at the end.
+        "refused": {str(status): n for status, n in sorted(client.statuses.items()) if not 200 <= status < 300},
+        "dropped": client.errors,
+        "unanswered": client.outstanding,
         "achieved_rps": len(latencies) / max(finished - start, 1e-9),
         "p50_ms": _percentile(latencies, 50) * 1000,
         "p90_ms": _percentile(latencies, 90) * 1000,

@@ -135,6 +135,11 @@ class _Service:
             first_id,
         )
         ok = load["errors"] == 0 and processed == rows == distinct == load["ok"] == load["sent"]
+        failed = (
+            f"sent {load['sent']}, 2xx {load['ok']}, errors {load['errors']} (non-2xx by status {load['refused']}, "
+            f"connection failed or closed before an answer {load['dropped']}, unanswered at the end "
+            f"{load['unanswered']}), rows {rows}, distinct {distinct}, processed {processed}"
+        )
         result = Result(load, processed, float(p50 or 0) * 1000, float(p99 or 0) * 1000, web_cpu_ms, worker_cpu_ms,
                         postgres_cpu_ms, redis_cpu_ms, ok)  # fmt: skip
         self.report.detail(
@@ -145,13 +150,10 @@ class _Service:
             f"workers cpu {worker_cpu_ms:.2f} ms/event  postgres cpu {postgres_cpu_ms:.2f} ms/event  "
             f"redis cpu {redis_cpu_ms:.2f} ms/event  sent {load['sent']}  "
             f"2xx {load['ok']}  processed {processed}  client cpu {load['client_cpu_s']:.1f} s"
-            f"{'' if ok else '  <-- CHECK FAILED'}"
+            f"{'' if ok else '  <-- CHECK FAILED: ' + failed}"
         )
         if not ok:
-            self.report.notes.append(
-                f"- {name}: sent {load['sent']}, 2xx {load['ok']}, errors {load['errors']}, rows {rows}, "
-                f"distinct {distinct}, processed {processed}."
-            )
+            self.report.notes.append(f"- {name}: {failed}")
         return result
 
     def bare_round(self, rate: float, seconds: float, name: str) -> dict:
