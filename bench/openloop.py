@@ -81,6 +81,7 @@ class _Client:
         self.latencies: list[float] = []
         self.statuses: collections.Counter[int] = collections.Counter()
         self.errors = 0
+        self.unconnected = 0  # of the errors: no connection could be opened for the request
         self.outstanding = 0
 
     def submit(self, request: bytes, due: float) -> None:
@@ -102,6 +103,7 @@ class _Client:
             self.opening -= 1
             if self.waiting:
                 request, due = self.waiting.popleft()
+                self.unconnected += 1
                 self._failed(due)
             return
         self.opening -= 1
@@ -205,9 +207,11 @@ async def run(
         "ok": ok,
         "errors": client.errors + (len(latencies) - ok) + client.outstanding,
         # What the errors were, so a failed check says which: answers that were not a 2xx (by status),
-        # requests whose connection failed or closed before an answer, and those unanswered at the end.
+        # requests no connection could be opened for, requests whose connection closed before an
+        # answer, and those unanswered at the end.
         "refused": {str(status): n for status, n in sorted(client.statuses.items()) if not 200 <= status < 300},
-        "dropped": client.errors,
+        "unconnected": client.unconnected,
+        "dropped": client.errors - client.unconnected,
         "unanswered": client.outstanding,
         "achieved_rps": len(latencies) / max(finished - start, 1e-9),
         "p50_ms": _percentile(latencies, 50) * 1000,

@@ -137,8 +137,8 @@ class _Service:
         ok = load["errors"] == 0 and processed == rows == distinct == load["ok"] == load["sent"]
         failed = (
             f"sent {load['sent']}, 2xx {load['ok']}, errors {load['errors']} (non-2xx by status {load['refused']}, "
-            f"connection failed or closed before an answer {load['dropped']}, unanswered at the end "
-            f"{load['unanswered']}), rows {rows}, distinct {distinct}, processed {processed}"
+            f"no connection {load['unconnected']}, connection closed before the answer {load['dropped']}, "
+            f"unanswered at the end {load['unanswered']}), rows {rows}, distinct {distinct}, processed {processed}"
         )
         result = Result(load, processed, float(p50 or 0) * 1000, float(p99 or 0) * 1000, web_cpu_ms, worker_cpu_ms,
                         postgres_cpu_ms, redis_cpu_ms, ok)  # fmt: skip
