@@ -131,7 +131,10 @@ def test_the_worker_thread_checks_and_delivers_on_its_own(settings, engine, redi
 
     _quarantine(engine, 1)
     with WebhookReceiver() as hook:
-        loop = runner.start(alert_settings(settings, webhook=hook.url), lambda: redis_conn)
+        # The loop reads the wall clock and the event is a week old: in business hours the
+        # silence alert ("no events from kobana") fires first. Only the notice is this test's.
+        quiet = alert_settings(settings, webhook=hook.url, alert_silence_minutes=10**6)
+        loop = runner.start(quiet, lambda: redis_conn)
         try:
             wait_until(lambda: hook.alert_texts, timeout=10, what="the alert thread's first message")
         finally:
