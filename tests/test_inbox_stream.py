@@ -203,12 +203,34 @@ def test_a_batch_drained_twice_has_its_effects_once(
 
 
 def test_waiting_events_get_a_drain_even_when_the_ring_was_lost(deliver, settings, redis_conn):
-    """The worker's maintenance queues a drain whenever events wait and no job is queued."""
+    """The worker's maintenance queues a drain whenever events wait and no job is queued, though
+    the append's ring left the doorbell rung."""
     _deliver_many(deliver, 1)
     Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()  # the ring's job is gone
-    assert drain_if_waiting(redis_conn, settings) is True
+    assert redis_conn.exists(stream.DOORBELL)
+    assert drain_if_waiting(redis_conn, settings, unless_draining=True) is True
     assert _drain_jobs(redis_conn) == [DRAIN_JOB]
-    assert drain_if_waiting(redis_conn, settings) is False  # one is enough
+    assert drain_if_waiting(redis_conn, settings, unless_draining=True) is False  # one is enough
+
+
+def test_the_maintenance_leaves_waiting_events_to_the_drain_that_holds_the_doorbell(deliver, settings, redis_conn):
+    """A live drain reads them; a second drain beside it would only halve its batches."""
+    _deliver_many(deliver, 1)
+    Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
+    stream.hold_doorbell(redis_conn)  # what a running drain renews every batch
+    assert drain_if_waiting(redis_conn, settings, unless_draining=True) is False
+    assert _drain_jobs(redis_conn) == []
+    assert drain_if_waiting(redis_conn, settings) is True  # a drain with a full batch still calls for help
+
+
+def test_the_maintenance_drains_once_a_dead_drains_hold_lapsed(deliver, settings, redis_conn):
+    _deliver_many(deliver, 1)
+    Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
+    stream.hold_doorbell(redis_conn)
+    redis_conn.pexpire(stream.DOORBELL, 1)  # the drain died: nothing renews its hold
+    time.sleep(0.01)
+    assert drain_if_waiting(redis_conn, settings, unless_draining=True) is True
+    assert _drain_jobs(redis_conn) == [DRAIN_JOB]
 
 
 def test_a_failed_append_leaves_no_fence_so_the_provider_retry_is_accepted(deliver, redis_conn):

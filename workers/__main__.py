@@ -43,8 +43,9 @@ HEARTBEAT_MARGIN = 15
 
 
 class InboxMaintenance:
-    """Every maintenance interval, drain the inbox if events wait and no job is queued: the
-    safety net under a lost doorbell, a drain that died, or a failed batch's pending entries.
+    """Every maintenance interval, drain the inbox if events wait, no job is queued and no live
+    drain holds the doorbell: the safety net under a lost doorbell, a drain that died, or a failed
+    batch's pending entries.
     Also starts the automatic provider sync when it is due (workers/sync.py)."""
 
     settings: Settings | None = None
@@ -54,7 +55,7 @@ class InboxMaintenance:
         if self.settings is None:
             return
         try:
-            drain_if_waiting(self.connection, self.settings)  # type: ignore[attr-defined]
+            drain_if_waiting(self.connection, self.settings, unless_draining=True)  # type: ignore[attr-defined]
             stream.forget_idle_consumers(self.connection)  # type: ignore[attr-defined]
         except redis.RedisError as exc:
             log.warning("drain.maintenance_failed", error=type(exc).__name__)

@@ -146,10 +146,20 @@ def _take(
 HOLD_SECONDS = 5
 
 
+#: The doorbell's value while a running drain holds it (an append's ring sets ``1``).
+DRAINING = b"drain"
+
+
 def hold_doorbell(connection: redis.Redis) -> None:
     """A running drain keeps the doorbell rung: appends then queue no further drain job, since this
     drain will read them (the append script rings only when the doorbell is silent)."""
-    connection.set(DOORBELL, "1", ex=HOLD_SECONDS)
+    connection.set(DOORBELL, DRAINING, ex=HOLD_SECONDS)
+
+
+def draining(connection: redis.Redis) -> bool:
+    """Whether a live drain holds the doorbell: it renews the hold every batch, so a dead one's
+    lapses within ``HOLD_SECONDS``."""
+    return bool(connection.get(DOORBELL) == DRAINING)
 
 
 def release_doorbell(connection: redis.Redis) -> None:
