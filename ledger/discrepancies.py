@@ -341,9 +341,9 @@ def _returns_of(payouts: list[ObjectState], session: Session) -> list[Lookup]:
 
 
 def _states_matching(session: Session, lookups: list[Lookup]) -> list[ObjectState]:
-    """The states the lookups find, each once, in row order. On PostgreSQL one index probe per
-    value, whatever the statistics (db/lookup.py: as ``IN`` lists ORed, a batch of 100 returns
-    and their payouts was a scan of the table on an unanalysed ledger); elsewhere the ``IN``s."""
+    """The states the lookups find, each once. On PostgreSQL one index probe per value, whatever
+    the statistics (db/lookup.py: as ``IN`` lists ORed, a batch of 100 transfers and their 100
+    refunds was a scan of the table on an unanalysed ledger); elsewhere the ``IN``s ORed."""
     wanted = [lookup for lookup in lookups if lookup[1]]
     if not wanted:
         return []

@@ -1,10 +1,10 @@
 """A drained batch looks up its ledger rows one index probe per key, whatever the statistics say.
 
-Autovacuum analyses a table only after it has grown (and not at all where it is off, as on the
+Autovacuum analyses a table some time after it changed, and never where it is off (as on the
 machines this project is measured on). Until then PostgreSQL plans an ``IN`` list of a batch's
-object ids as a scan of the whole table: measured at 700 deliveries/s, a scan per batch that grew
-with the ledger. Here every statement a batch runs is explained by ``auto_explain`` as it runs, on a
-ledger that was never analysed.
+object ids as a scan of the whole table: at 700 deliveries/s, a scan per batch that grew with the
+ledger (bench/results.md). Here every statement of a batch (its events stored, the ledger's batch
+form with its discrepancies) is explained by ``auto_explain`` as it runs, on a ledger never analysed.
 """
 
 from __future__ import annotations

@@ -214,7 +214,7 @@ def test_waiting_events_get_a_drain_even_when_the_ring_was_lost(deliver, setting
 
 
 def test_the_maintenance_leaves_waiting_events_to_the_drain_that_holds_the_doorbell(deliver, settings, redis_conn):
-    """A live drain reads them; a second drain beside it would only halve its batches."""
+    """A live drain reads them; a second drain beside it would only split them into smaller batches."""
     _deliver_many(deliver, 1)
     Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
     stream.hold_doorbell(redis_conn)  # what a running drain renews every batch
@@ -224,6 +224,7 @@ def test_the_maintenance_leaves_waiting_events_to_the_drain_that_holds_the_doorb
 
 
 def test_the_maintenance_drains_once_a_dead_drains_hold_lapsed(deliver, settings, redis_conn):
+    """A drain that died holds the doorbell no longer than ``HOLD_SECONDS``; then the safety net drains."""
     _deliver_many(deliver, 1)
     Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
     stream.hold_doorbell(redis_conn)
