@@ -116,7 +116,7 @@ def drain_if_waiting(connection: redis.Redis, settings: Settings, *, unless_drai
     ``unless_draining`` (the maintenance): not while a live drain holds the doorbell. That drain
     reads what waits and rings a successor when it ends; a second drain beside it only split the
     arrivals into smaller batches, each with a batch's fixed cost (measured at 300 events/s: a
-    fifth of the workers' CPU, bench/results.md). A drain that dies stops renewing its hold, and
+    sixth of the workers' CPU, bench/results.md). A drain that dies stops renewing its hold, and
     the next maintenance after it lapses drains.
     """
     queue = events_queue(connection)
