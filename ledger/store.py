@@ -216,14 +216,15 @@ _FACTS = KeyedLookup(
     columns=[_FACT_ROWS.c.id, _FACT_ROWS.c.object_pk, _FACT_ROWS.c.fact],
     lock=False,
 )
-#: Step 5: one UPDATE by primary key, run with one parameter set per object.
+#: Step 5: one UPDATE by primary key, run with one parameter set per object. It sets what
+#: ``_columns`` derives from the folded state: every column but the row's identity and its aka
+#: (``resolve`` keeps that one).
+_NOT_FOLDED = frozenset({"id", "object_id", "provider", "kind", "aka"})
 _WRITE = (
     update(_OBJECTS)
     .where(_OBJECTS.c.id == bindparam("pk"))
-    .values({name: bindparam(f"new_{name}") for name in ("status", "expected_cents", "settled_cents", "opened_at",
-                                                "last_event_at", "external_id", "txid", "end_to_end_id",
-                                                "first_credit_on", "last_credit_on", "state")})
-)  # fmt: skip
+    .values({name: bindparam(f"new_{name}") for name in _OBJECTS.c.keys() if name not in _NOT_FOLDED})
+)
 _INSERTS: dict[str, tuple[Any, Any]] = {}
 
 
