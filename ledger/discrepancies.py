@@ -645,22 +645,14 @@ def _states_where(session: Session, clause: Any) -> list[ObjectState]:
 def _states_of(session: Session, keys: list[tuple[str, str]]) -> list[ObjectState]:
     """The objects ``keys`` name, looked up by their ids, kept only for the kinds asked."""
     wanted = set(keys)
-    ids = sorted({object_id for object_id, _kind in keys})
-    dialect = session.get_bind().dialect.name
-    states = []
-    for chunk in _chunks(ids, 500):
-        for _pk, data in _STATES_OF.execute(session, dialect, [(object_id,) for object_id in chunk]):
-            state = ObjectState.from_dict(data) if data else None
-            if state is not None and (state.object_id, state.kind) in wanted:
-                states.append(state)
-    return states
+    by_id: Lookup = (LedgerObject.object_id, {object_id for object_id, _kind in keys}, None)
+    return [state for state in _states_matching(session, [by_id]) if (state.object_id, state.kind) in wanted]
 
 
 _DISCREPANCIES, _OBJECTS = DiscrepancyRow.__table__, LedgerObject.__table__
-#: By object id, one index lookup per id whatever the statistics (db/lookup.py says why): the
-#: discrepancy rows of a batch's objects, and the objects' states.
+#: The discrepancy rows of a batch's objects, one index lookup per object id whatever the
+#: statistics (db/lookup.py says why).
 _ROWS_OF = KeyedLookup(_DISCREPANCIES, keys=[_DISCREPANCIES.c.object_id], columns=list(_DISCREPANCIES.c), lock=False)
-_STATES_OF = KeyedLookup(_OBJECTS, keys=[_OBJECTS.c.object_id], columns=[_OBJECTS.c.id, _OBJECTS.c.state], lock=False)
 
 
 def _last_event(state: ObjectState) -> int | None:
