@@ -60,16 +60,20 @@ def fold_all(deliveries: list[tuple[str, dict[str, Any], str]]) -> dict[str, Obj
 def store_event(session, provider: str, data: dict, key: str) -> Event:
     """Store an event the way the worker does and return what a handler receives."""
     headers = {"X-Kobana-Delivery-Id": key} if provider == "kobana" else {}
-    described = providers.describe(providers.PROVIDERS[provider], headers, raw(data), "application/json", None)
-    now = datetime.now(UTC)
+    return _stored(session, provider, raw(data), headers, None, datetime.now(UTC))
+
+
+def _stored(session, provider: str, body: bytes, headers: dict[str, str], entity: str | None, now: datetime) -> Event:
+    """One event row for ``body``, described by the provider's own code, and its ``Event``."""
+    described = providers.describe(providers.PROVIDERS[provider], headers, body, "application/json", entity)
     row = EventRecord(provider=provider, event_code=described.event_code, original_code=described.original_code,
                       idempotency_key=described.idempotency_key, status=RECEIVED, occurred_at=described.occurred_at,
-                      received_at=now, stored_at=now, raw=raw(data), content_type="application/json",
+                      received_at=now, stored_at=now, raw=body, content_type="application/json", entity=entity,
                       attempts=0)  # fmt: skip
     session.add(row)
     session.flush()
     return Event(row.id, provider, described.event_code, described.original_code, described.idempotency_key,
-                 described.occurred_at, now, described.payload, raw(data))  # fmt: skip
+                 described.occurred_at, now, described.payload, body)  # fmt: skip
 
 
 def deliver(engine, *items, settings=None):
@@ -110,19 +114,9 @@ def store_events(engine: sa.Engine, traffic: list[Any]) -> list[Event]:
     now = datetime(2026, 11, 1, tzinfo=UTC)
     with db.session_factory(engine).begin() as session:
         for delivery in traffic:
-            headers = {"X-Kobana-Delivery-Id": delivery.delivery_id} if delivery.delivery_id else {}
-            described = providers.describe(providers.PROVIDERS[delivery.provider], headers, delivery.body,
-                                           "application/json", delivery.entity)  # fmt: skip
-            key = (delivery.provider, described.idempotency_key)
-            if key not in events:
-                row = EventRecord(provider=delivery.provider, event_code=described.event_code,
-                                  original_code=described.original_code, idempotency_key=described.idempotency_key,
-                                  status=RECEIVED, occurred_at=described.occurred_at, received_at=now, stored_at=now,
-                                  raw=delivery.body, content_type="application/json", entity=delivery.entity,
-                                  attempts=0)  # fmt: skip
-                session.add(row)
-                session.flush()
-                events[key] = Event(row.id, delivery.provider, described.event_code, described.original_code,
-                                    described.idempotency_key, described.occurred_at, now, described.payload,
-                                    delivery.body)  # fmt: skip
+            if (delivery.provider, delivery.key) not in events:
+                headers = {"X-Kobana-Delivery-Id": delivery.delivery_id} if delivery.delivery_id else {}
+                event = _stored(session, delivery.provider, delivery.body, headers, delivery.entity, now)
+                assert event.idempotency_key == delivery.key  # the key the door derives is the generator's
+                events[(delivery.provider, delivery.key)] = event
     return [events[(d.provider, d.key)] for d in traffic]
