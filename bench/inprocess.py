@@ -5,7 +5,8 @@ workers, PostgreSQL, Redis and the load generator make them noisy. These two mea
 alone, in this process, with ``time.process_time`` (user + system), median of several rounds:
 
 - ``door``: signed Kobana ``bank_billet.paid`` requests straight into the WSGI app (ours, then bare
-  Flask), and what the durable append alone costs of ours;
+  Flask), and what the durable append alone costs of ours; then both again, served by several
+  threads at once as gunicorn serves them;
 - ``drain``: a backlog of distinct unregistered boletos (as ``bench.worker`` builds them) drained
   by ``workers.jobs.drain_inbox`` into PostgreSQL at fixed batch sizes: CPU per batch and per
   event, from which a batch's fixed cost and an event's own follow.
@@ -22,6 +23,7 @@ import io
 import os
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -61,8 +63,15 @@ def _environ(raw: bytes, signature: str) -> Callable[[str], dict[str, Any]]:
     return environ
 
 
-def door(requests: int, rounds: int) -> None:
-    """Microseconds of CPU per acknowledged request, ours and bare Flask's, and the append's share."""
+def door(requests: int, rounds: int, threads: int) -> None:
+    """Microseconds of CPU per acknowledged request, ours and bare Flask's, and the append's share;
+    then the same served by ``threads`` threads at once.
+
+    With one thread the GIL is never contended. A gunicorn worker serves with several: whenever one
+    waits (the Redis round trip, the log line's write), another takes the GIL, and the first must win
+    it back to go on. Bare Flask waits on nothing in here; under gunicorn it writes an access line, as
+    ours writes its one line, so the Redis round trip is the wait only ours makes.
+    """
     raw = bodies.paid()
     environ = _environ(raw, bodies.signature(raw))
     with tempfile.TemporaryDirectory(prefix="bench-inprocess-") as tmp, redis_server(Path(tmp) / "redis") as url:
@@ -84,16 +93,24 @@ def door(requests: int, rounds: int) -> None:
 
         stream.append = timed_append  # type: ignore[assignment]
 
-        def serve(app: Any, name: str) -> Callable[[int], float]:
+        def serve(app: Any, name: str, threads: int = 1) -> Callable[[int], float]:
             def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
                 if not status.startswith("200"):
                     raise SystemExit(f"bench.inprocess: {name} answered {status}")
 
+            def requests_of(tag: str, count: int) -> None:
+                for i in range(count):
+                    b"".join(app(environ(f"{tag}-{i}"), start_response))
+
             def one_round(r: int) -> float:
+                tags = [f"{name}-{threads}-{r}-{t}" for t in range(threads)]
+                serving = [threading.Thread(target=requests_of, args=(tag, requests // threads)) for tag in tags]
                 started = time.process_time()
-                for i in range(requests):
-                    b"".join(app(environ(f"{name}-{r}-{i}"), start_response))
-                return (time.process_time() - started) / requests * 1e6
+                for thread in serving:
+                    thread.start()
+                for thread in serving:
+                    thread.join()
+                return (time.process_time() - started) / (requests // threads * threads) * 1e6
 
             one_round(-1)  # warm up: imports, the Redis connection, the compiled statements
             return one_round
@@ -104,9 +121,14 @@ def door(requests: int, rounds: int) -> None:
         ours_us = _rounds(ours_round, rounds)
         append_us = appended[0] / (requests * rounds) * 1e6
         stream.append = append  # type: ignore[assignment]
+        threaded = {name: _rounds(serve(app, name, threads), rounds) for name, app in (("bare", bare), ("ours", ours))}
     print(f"door, {requests} requests x {rounds} rounds, median CPU per request:")
     print(f"  bare Flask {bare_us:6.0f} us")
     print(f"  ours       {ours_us:6.0f} us, of which the durable append {append_us:.0f} us")
+    print(f"  served by {threads} threads at once, as a gunicorn worker's threads serve (WEB_THREADS):")
+    print(f"  bare Flask {threaded['bare']:6.0f} us")
+    handover = threaded["ours"] - ours_us
+    print(f"  ours       {threaded['ours']:6.0f} us (+{handover:.0f} us: the GIL changing hands at each wait)")
 
 
 def drain(events: int, batches: list[int]) -> None:
@@ -151,15 +173,18 @@ def drain(events: int, batches: list[int]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from config import Settings
+
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__.split("\n\n")[0])
     parser.add_argument("what", choices=["door", "drain"])
     parser.add_argument("--requests", type=int, default=1000, help="door: requests per round")
     parser.add_argument("--rounds", type=int, default=7, help="door: rounds per side")
+    parser.add_argument("--threads", type=int, default=Settings.web_threads, help="door: serving threads (WEB_THREADS)")
     parser.add_argument("--events", type=int, default=600, help="drain: events drained per batch size")
     parser.add_argument("--batches", default="1,6,28", help="drain: batch sizes, comma-separated")
     args = parser.parse_args(argv)
     if args.what == "door":
-        door(args.requests, args.rounds)
+        door(args.requests, args.rounds, args.threads)
     else:
         drain(args.events, [int(b) for b in args.batches.split(",")])
     return 0
