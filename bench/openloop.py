@@ -29,6 +29,13 @@ import sys
 import time
 from pathlib import Path
 
+#: An idle connection is not reused after this long; it is closed instead. gunicorn closes a
+#: keep-alive connection idle for its ``keepalive`` (5 s, gunicorn.conf.py), and a request sent as
+#: it does so is lost with the connection: an error no server fault caused. HTTP clients expire
+#: idle connections on their own clock for this reason (httpx's ``keepalive_expiry``, 5 s by
+#: default); this one does so a second before gunicorn would.
+IDLE_EXPIRY_SECONDS = 4.0
+
 
 class _Connection(asyncio.Protocol):
     def __init__(self, client: _Client) -> None:
@@ -37,6 +44,7 @@ class _Connection(asyncio.Protocol):
         self.buffer = b""
         self.due = 0.0
         self.closed = False
+        self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -83,14 +91,21 @@ class _Client:
         self.errors = 0
         self.unconnected = 0  # of the errors: no connection could be opened for the request
         self.outstanding = 0
+        self.expired = 0  # idle connections closed rather than reused (IDLE_EXPIRY_SECONDS)
 
     def submit(self, request: bytes, due: float) -> None:
         self.outstanding += 1
         while self.idle:
             conn = self.idle.pop()
-            if not conn.closed:
-                self._send(conn, request, due)
-                return
+            if conn.closed:
+                continue
+            if self.loop.time() - conn.idle_since > IDLE_EXPIRY_SECONDS:
+                assert conn.transport is not None
+                conn.transport.close()
+                self.expired += 1
+                continue
+            self._send(conn, request, due)
+            return
         self.waiting.append((request, due))
         if len(self.busy) + self.opening < self.max_connections:
             self.opening += 1
@@ -118,6 +133,7 @@ class _Client:
             request, due = self.waiting.popleft()
             self._send(conn, request, due)
         else:
+            conn.idle_since = self.loop.time()
             self.idle.append(conn)
 
     def answered(self, conn: _Connection, status: int, due: float, keep: bool) -> None:
@@ -219,6 +235,7 @@ async def run(
         "p99_ms": _percentile(latencies, 99) * 1000,
         "max_ms": (latencies[-1] if latencies else float("nan")) * 1000,
         "connections": len(client.idle) + len(client.busy),
+        "expired_idle": client.expired,
         "client_cpu_s": time.process_time() - cpu_start,
         "client_maxrss_mb": usage.ru_maxrss / 1024,
     }

@@ -150,6 +150,7 @@ class _Service:
             f"workers cpu {worker_cpu_ms:.2f} ms/event  postgres cpu {postgres_cpu_ms:.2f} ms/event  "
             f"redis cpu {redis_cpu_ms:.2f} ms/event  sent {load['sent']}  "
             f"2xx {load['ok']}  processed {processed}  client cpu {load['client_cpu_s']:.1f} s"
+            f"{'  idle connections expired ' + str(load['expired_idle']) if load['expired_idle'] else ''}"
             f"{'' if ok else '  <-- CHECK FAILED: ' + failed}"
         )
         if not ok:
