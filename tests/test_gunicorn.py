@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +23,7 @@ import pytest
 
 import sender
 from app import create_app
-from config import PROJECT_ROOT, CelcoinCreds, Secrets
+from config import PROJECT_ROOT, CelcoinCreds, Secrets, Settings
 from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SECRET_KEY, TRANSFEERA_SECRET
 from tests.servers import free_port, stop, wait_until
 
@@ -100,6 +102,24 @@ def _sample_value(text: str, name: str, **labels: str) -> float:
     return 0.0
 
 
+def test_deliveries_are_not_held_up_by_connections_that_send_nothing(service: Service, settings):
+    """Four times as many silent connections as the two workers have threads, then deliveries: each
+    is answered at once, not after the 5 s gunicorn's threads would wait for the silent ones' bytes."""
+    _until_both_workers_served(service, settings)  # both accepting, so the silent ones reach both
+    port = int(service.url.rsplit(":", 1)[1])
+    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(4 * 2 * Settings.web_threads)]
+    try:
+        time.sleep(0.2)  # accepted and handed to the workers' threads
+        for _ in range(5):
+            started = time.monotonic()
+            result = sender.post(service.url, sender.prepare("kobana", "bank_billet.paid", settings), timeout=5.0)
+            assert result.status == 200, result.body
+            assert time.monotonic() - started < 2.0
+    finally:
+        for connection in silent:
+            connection.close()
+
+
 def test_gunicorn_opens_no_control_socket(service: Service):
     """No ``gunicornc`` socket: a management interface nothing here uses, at a path every gunicorn
     of the user shares (gunicorn 25.1+ opens one by default, under $HOME without $XDG_RUNTIME_DIR)."""
@@ -110,15 +130,8 @@ def test_gunicorn_opens_no_control_socket(service: Service):
 def test_metrics_add_up_requests_served_by_both_gunicorn_workers(service: Service, settings):
     """Counts on one scrape equal the requests sent, though two worker processes served them."""
     before = _sample_value(service.get("/metrics"), "webhook_requests_total", provider="kobana", outcome="accepted")
-    sent = 0
-    with ThreadPoolExecutor(8) as pool:
-        while len({p.name.split("_")[-1] for p in service.metrics_dir.glob("counter_*.db")}) < 2 and sent < 400:
-            prepared = [sender.prepare("kobana", "bank_billet.paid", settings) for _ in range(8)]
-            results = list(pool.map(lambda p: sender.post(service.url, p), prepared))
-            assert all(r.status == 200 for r in results), [r.body for r in results]
-            sent += 8
-    pids = {p.name.split("_")[-1] for p in service.metrics_dir.glob("counter_*.db")}
-    assert len(pids) >= 2, "both workers should have served requests"
+    sent = _until_both_workers_served(service, settings)
+    assert len(_serving_pids(service)) >= 2, "both workers should have served requests"
     text = service.get("/metrics")
     assert _sample_value(text, "webhook_requests_total", provider="kobana", outcome="accepted") - before == sent
     assert _sample_value(text, "webhook_ack_seconds_count", provider="kobana") >= sent
@@ -200,3 +213,20 @@ def test_the_serving_process_announces_its_providers_once(service: Service):
     not something every flask command repeats."""
     events = [line["event"] for line in service.log_lines() if line["event"].startswith("provider.")]
     assert events.count("provider.enabled") == 3
+
+
+def _serving_pids(service: Service) -> set[str]:
+    """The gunicorn workers that have served a delivery: each writes metric files of its own."""
+    return {path.name.split("_")[-1] for path in service.metrics_dir.glob("counter_*.db")}
+
+
+def _until_both_workers_served(service: Service, settings: Settings) -> int:
+    """Deliver 8 at a time until both workers have served one (at most 400); returns how many were sent."""
+    sent = 0
+    with ThreadPoolExecutor(8) as pool:
+        while len(_serving_pids(service)) < 2 and sent < 400:
+            prepared = [sender.prepare("kobana", "bank_billet.paid", settings) for _ in range(8)]
+            results = list(pool.map(lambda p: sender.post(service.url, p), prepared))
+            assert all(r.status == 200 for r in results), [r.body for r in results]
+            sent += 8
+    return sent
