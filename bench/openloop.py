@@ -87,6 +87,7 @@ class _Client:
         self.opening = 0
         self.waiting: collections.deque[tuple[bytes, float]] = collections.deque()
         self.latencies: list[float] = []
+        self.dues: list[float] = []  # each answered request's due time, in step with ``latencies``
         self.statuses: collections.Counter[int] = collections.Counter()
         self.errors = 0
         self.unconnected = 0  # of the errors: no connection could be opened for the request
@@ -138,6 +139,7 @@ class _Client:
 
     def answered(self, conn: _Connection, status: int, due: float, keep: bool) -> None:
         self.latencies.append(self.loop.time() - due)
+        self.dues.append(due)
         self.statuses[status] += 1
         self.outstanding -= 1
         self.busy.discard(conn)
@@ -198,6 +200,7 @@ async def run(
     total = int(rate * seconds)
     cpu_start = time.process_time()
     start = loop.time() + 0.05
+    start_wall = time.time() + (start - loop.time())
     sent = 0
     while sent < total:
         now = loop.time()
@@ -238,7 +241,21 @@ async def run(
         "expired_idle": client.expired,
         "client_cpu_s": time.process_time() - cpu_start,
         "client_maxrss_mb": usage.ru_maxrss / 1024,
+        "start_wall": start_wall,
+        "timeline": _timeline(client.dues, client.latencies, start),
     }
+
+
+def _timeline(dues: list[float], latencies: list[float], start: float) -> list[list[float]]:
+    """``[second, answered, p99 ms, max ms]`` for each second of the schedule, by due time: when a
+    round's p99 is missed, which seconds the slow answers were due in."""
+    by_second: dict[int, list[float]] = collections.defaultdict(list)
+    for due, latency in zip(dues, latencies, strict=True):
+        by_second[int(due - start)].append(latency)
+    return [
+        [second, len(values), _percentile(sorted(values), 99) * 1000, max(values) * 1000]
+        for second, values in sorted(by_second.items())
+    ]
 
 
 def _percentile(values: list[float], pct: float) -> float:

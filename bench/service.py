@@ -17,6 +17,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -93,6 +94,58 @@ def _stores_cpu_seconds(redis_port: int) -> tuple[float, float]:
     return postgres, redis_cpu
 
 
+class _CpuSampler:
+    """Each kind of process's CPU, sampled every half second during a round: the cores each used
+    around any second of it, to set beside that second's slowest acknowledgements."""
+
+    INTERVAL = 0.5
+    KINDS = ("web", "workers", "PostgreSQL", "Redis")
+
+    def __init__(self, ours: Server, workers: Workers, redis_port: int) -> None:
+        self.ours, self.workers, self.redis_port = ours, workers, redis_port
+        self.samples: list[tuple[float, ...]] = []  # (wall time, then CPU seconds of each kind)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            postgres, redis_cpu = _stores_cpu_seconds(self.redis_port)
+            web, workers = self.ours.cpu_seconds(), _cpu_seconds(self.workers.pids())
+            self.samples.append((time.time(), web, workers, postgres, redis_cpu))
+            if self._stop.wait(self.INTERVAL):
+                return
+
+    def cores(self, since: float, until: float) -> str:
+        """The cores each kind used from the last sample at or before ``since`` to the first at or after ``until``."""
+        before = max((x for x in self.samples if x[0] <= since), default=self.samples[0])
+        after = min((x for x in self.samples if x[0] >= until), default=self.samples[-1])
+        span = max(after[0] - before[0], 1e-9)
+        used = [(after[i] - before[i]) / span for i in range(1, len(after))]
+        return ", ".join(f"{kind} {value:.2f}" for kind, value in zip(self.KINDS, used, strict=True))
+
+
+def _slowest_seconds(load: dict, sampler: _CpuSampler, target_ms: float, count: int = 3) -> str:
+    """The seconds of the schedule whose p99 missed ``target_ms``, worst first, with the cores used
+    in each (by due time; what was answered late was due then)."""
+    slow = sorted((x for x in load["timeline"] if x[2] > target_ms), key=lambda x: -x[2])
+    if not slow:
+        return ""
+    start = load["start_wall"]
+    shown = "; ".join(
+        f"{second:.0f} s p99 {p99:.0f} ms (cores: {sampler.cores(start + second, start + second + 1)})"
+        for second, _answered, p99, _max in slow[:count]
+    )
+    return f"\n      {len(slow)} of {len(load['timeline'])} seconds over {target_ms:.0f} ms at p99, worst: {shown}"
+
+
 def _settle(store: Store, first_id: int, expected: int) -> int:
     """Wait until ``expected`` events after ``first_id`` are processed (or no progress for 60 s)."""
     deadline, last = time.monotonic() + SETTLE_SECONDS, -1
@@ -116,11 +169,12 @@ class _Service:
         self.body.write_bytes(raw)
         self.signature = bodies.signature(raw)
 
-    def ours_round(self, rate: float, seconds: float, name: str) -> Result:
+    def ours_round(self, rate: float, seconds: float, name: str, target_ms: float) -> Result:
         first_id = self.store.max_id()
         cpu_before, worker_before = self.ours.cpu_seconds(), _cpu_seconds(self.workers.pids())
         postgres_before, redis_before = _stores_cpu_seconds(self.redis_port)
-        load = _send(self.ours, str(self.body), self.signature, rate, seconds)
+        with _CpuSampler(self.ours, self.workers, self.redis_port) as sampler:
+            load = _send(self.ours, str(self.body), self.signature, rate, seconds)
         web_cpu_ms = (self.ours.cpu_seconds() - cpu_before) * 1000 / max(load["answered"], 1)
         processed = _settle(self.store, first_id, load["ok"])
         worker_cpu_ms = (_cpu_seconds(self.workers.pids()) - worker_before) * 1000 / max(processed, 1)
@@ -151,6 +205,7 @@ class _Service:
             f"redis cpu {redis_cpu_ms:.2f} ms/event  sent {load['sent']}  "
             f"2xx {load['ok']}  processed {processed}  client cpu {load['client_cpu_s']:.1f} s"
             f"{'  idle connections expired ' + str(load['expired_idle']) if load['expired_idle'] else ''}"
+            f"{_slowest_seconds(load, sampler, target_ms)}"
             f"{'' if ok else '  <-- CHECK FAILED: ' + failed}"
         )
         if not ok:
@@ -178,7 +233,7 @@ def _with_service(plan: Plan, report: Report, body: object) -> None:
             Workers([sys.executable, "-m", "workers"], env, log, 2) as workers,
         ):
             service = _Service(plan, report, store, ours, bare, workers, urlsplit(url).port or 6379)
-            service.ours_round(50, 2, "warm-up (ours)")
+            service.ours_round(50, 2, "warm-up (ours)", target_ms=float("inf"))  # its first answers are slow
             service.bare_round(50, 2, "warm-up (bare)")
             body(service)  # type: ignore[operator]
 
@@ -192,7 +247,8 @@ def openloop(plan: Plan, report: Report) -> None:
     def body(service: _Service) -> None:
         mine, base = [], []
         for i in range(rounds):
-            mine.append(service.ours_round(OPENLOOP_RATE, seconds, f"openloop ours #{i + 1}"))
+            name = f"openloop ours #{i + 1}"
+            mine.append(service.ours_round(OPENLOOP_RATE, seconds, name, OPENLOOP_ACK_P99_MS))
             base.append(service.bare_round(OPENLOOP_RATE, seconds, f"openloop bare #{i + 1}"))
         ack99, bare99 = median([r.load["p99_ms"] for r in mine]), median([b["p99_ms"] for b in base])
         ack50, bare50 = median([r.load["p50_ms"] for r in mine]), median([b["p50_ms"] for b in base])
@@ -227,7 +283,7 @@ def capacity(plan: Plan, report: Report) -> None:
     seconds = 10.0 if plan.seconds < 3 else 60.0
 
     def body(service: _Service) -> None:
-        mine = service.ours_round(CAPACITY_RATE, seconds, "capacity ours")
+        mine = service.ours_round(CAPACITY_RATE, seconds, "capacity ours", CAPACITY_ACK_P99_MS)
         base = service.bare_round(CAPACITY_RATE, seconds, "capacity bare")
         load = mine.load
         report.add(
