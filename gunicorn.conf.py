@@ -10,8 +10,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from gunicorn.workers import gthread
-
 from config import ConfigError, Settings
 from ops import metric_files, preflight
 
@@ -29,7 +27,9 @@ if _own_metrics_dir:
 bind = f"0.0.0.0:{_settings.port}"
 workers = _settings.web_concurrency
 threads = _settings.web_threads
-worker_class = "gthread"
+# gthread, except that a connection which has sent nothing never holds a serving thread (the
+# module says why: gunicorn stalled every delivery for 5 s behind a few silent connections).
+worker_class = "ops.gunicorn_worker.ThreadWorker"
 # Providers wait 5 s (Kobana, Celcoin); an ack takes milliseconds and Redis calls time out at 2 s,
 # so a worker silent for WEB_TIMEOUT (10 s) is stuck and is replaced.
 timeout = _settings.web_timeout
@@ -44,16 +44,6 @@ preload_app = False
 # ~/.gunicorn/gunicorn.ctl), so a second instance on the machine takes it over. Nothing here uses it;
 # the platform scales and restarts the process.
 control_socket_disable = True
-# A connection that has sent nothing must not hold a serving thread. gunicorn 24+ hands each new
-# connection to a thread, which waits up to DEFAULT_WORKER_DATA_TIMEOUT (5 s; a module constant, not
-# a setting) for its first bytes before giving it to the poller (gunicorn issue #3634; its fix, PR
-# #3635, is not in 27.0.1). So as many silent connections as there are threads (WEB_CONCURRENCY x
-# WEB_THREADS) stall every delivery for up to 5 s: a client's or a load balancer's speculative
-# connections, or anyone's on purpose. Measured: a request behind 8 idle connections answered in 4.8 s; 700/s rounds with
-# seconds at p99 4.5-11.7 s while the cores were 70 % busy. At 0 a thread takes a connection whose
-# bytes have arrived and hands any other to the poller, which queues it when they come (as gunicorn
-# 21-23 did with every connection). tests/test_gunicorn.py sends deliveries past silent connections.
-gthread.DEFAULT_WORKER_DATA_TIMEOUT = 0.0
 logger_class = "ops.gunicorn_logging.StructlogLogger"
 accesslog = "-"  # enables gunicorn's access hook; StructlogLogger writes it as a structlog line
 errorlog = "-"

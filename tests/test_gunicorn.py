@@ -7,6 +7,7 @@ and every line gunicorn's processes write is masked JSON carrying the event's co
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import socket
@@ -118,6 +119,26 @@ def test_deliveries_are_not_held_up_by_connections_that_send_nothing(service: Se
     finally:
         for connection in silent:
             connection.close()
+
+
+def test_a_keep_alive_connection_carries_delivery_after_delivery(service: Service, settings):
+    """Three deliveries on one connection, each answered on that same connection: after an answer
+    that announced keep-alive, the worker keeps the connection open for the next delivery."""
+    port = int(service.url.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        local = set()
+        for _ in range(3):
+            prepared = sender.prepare("kobana", "bank_billet.paid", settings)
+            connection.request("POST", prepared.path, body=prepared.raw, headers=prepared.headers)
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            response.read()
+            assert connection.sock is not None
+            local.add(connection.sock.getsockname())
+        assert len(local) == 1
+    finally:
+        connection.close()
 
 
 def test_gunicorn_opens_no_control_socket(service: Service):
