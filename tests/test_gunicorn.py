@@ -1,8 +1,10 @@
 """The real deployment shape: gunicorn with 2 workers from gunicorn.conf.py, as the Procfile runs it.
 
-One server per module (started on a free port, stopped at the end): metrics add up across
-workers, ``flask webhooks send`` is accepted for every provider and refused with a wrong secret,
-and every line gunicorn's processes write is masked JSON carrying the event's context.
+One server per module (started on a free port, stopped at the end): connections that send nothing
+hold up no delivery and a keep-alive connection carries one after another (``ops.gunicorn_worker``),
+metrics add up across workers, ``flask webhooks send`` is accepted for every provider and refused
+with a wrong secret, and every line gunicorn's processes write is masked JSON carrying the event's
+context.
 """
 
 from __future__ import annotations
