@@ -82,11 +82,26 @@ def post_webhook(base: str, path: str, raw: bytes, headers: dict[str, str]) -> i
 def click_through(driver: Any, element: Any, timeout: float = 15.0) -> None:
     """Click what loads a new page and return once it has: the page left behind is gone and the
     new one is parsed. Reading right after ``click()`` can still see the old page on a busy machine."""
-    from selenium.webdriver.support import expected_conditions
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     before = driver.find_element("tag name", "html")
     element.click()
+
+    def left(_driver: Any) -> bool:
+        """``expected_conditions.staleness_of``, plus what chromedriver answers for a node it is
+        dropping at that very moment ("Node with given id does not belong to the document": an
+        "unknown error", not a stale reference; it failed a CI run)."""
+        try:
+            before.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as exc:
+            if "does not belong to the document" not in str(exc):
+                raise
+            return True
+        return False
+
     wait = WebDriverWait(driver, timeout)
-    wait.until(expected_conditions.staleness_of(before))
+    wait.until(left)
     wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
