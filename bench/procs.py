@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Self
 
 import psutil
 import redis
@@ -190,26 +191,43 @@ class Workers:
                 proc.wait()
 
 
-class PeakRss:
-    """Samples the RSS of a set of processes (and their children) every 100 ms; keeps the peak."""
+class Sampler:
+    """Calls ``sample`` on a thread of its own every ``INTERVAL`` seconds, from entering the
+    ``with`` block to leaving it."""
 
-    def __init__(self, pids: object) -> None:
-        self._pids = pids  # a callable returning the pids to watch, re-read at each sample
-        self.peak = 0
+    INTERVAL = 0.1
+
+    def __init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for pid in self._pids():  # type: ignore[operator]
-                with contextlib.suppress(psutil.Error):
-                    self.peak = max(self.peak, psutil.Process(pid).memory_info().rss)
-            self._stop.wait(0.1)
+    def sample(self) -> None:
+        raise NotImplementedError
 
-    def __enter__(self) -> PeakRss:
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self.INTERVAL):
+                return
+
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class PeakRss(Sampler):
+    """Samples the RSS of a set of processes (and their children) every 100 ms; keeps the peak."""
+
+    def __init__(self, pids: object) -> None:
+        super().__init__()
+        self._pids = pids  # a callable returning the pids to watch, re-read at each sample
+        self.peak = 0
+
+    def sample(self) -> None:
+        for pid in self._pids():  # type: ignore[operator]
+            with contextlib.suppress(psutil.Error):
+                self.peak = max(self.peak, psutil.Process(pid).memory_info().rss)

@@ -17,7 +17,6 @@ import contextlib
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ import psutil
 
 from bench import bodies
 from bench.ack import Plan, service_env
-from bench.procs import Server, Workers, redis_server, servers
+from bench.procs import Sampler, Server, Workers, redis_server, servers
 from bench.report import Report, Row, median
 from bench.worker import Store, postgres_base, postgres_store
 
@@ -94,7 +93,7 @@ def _stores_cpu_seconds(redis_port: int) -> tuple[float, float]:
     return postgres, redis_cpu
 
 
-class _CpuSampler:
+class _CpuSampler(Sampler):
     """Each kind of process's CPU, sampled every half second during a round: the cores each used
     around any second of it, to set beside that second's slowest acknowledgements."""
 
@@ -102,26 +101,14 @@ class _CpuSampler:
     KINDS = ("web", "workers", "PostgreSQL", "Redis")
 
     def __init__(self, ours: Server, workers: Workers, redis_port: int) -> None:
+        super().__init__()
         self.ours, self.workers, self.redis_port = ours, workers, redis_port
         self.samples: list[tuple[float, ...]] = []  # (wall time, then CPU seconds of each kind)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> _CpuSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            postgres, redis_cpu = _stores_cpu_seconds(self.redis_port)
-            web, workers = self.ours.cpu_seconds(), _cpu_seconds(self.workers.pids())
-            self.samples.append((time.time(), web, workers, postgres, redis_cpu))
-            if self._stop.wait(self.INTERVAL):
-                return
+    def sample(self) -> None:
+        postgres, redis_cpu = _stores_cpu_seconds(self.redis_port)
+        web, workers = self.ours.cpu_seconds(), _cpu_seconds(self.workers.pids())
+        self.samples.append((time.time(), web, workers, postgres, redis_cpu))
 
     def cores(self, since: float, until: float) -> str:
         """The cores each kind used from the last sample at or before ``since`` to the first at or after ``until``."""
