@@ -33,10 +33,14 @@ from tests.servers import free_port, stop, wait_until
 
 @dataclass
 class Service:
-    url: str
+    port: int
     metrics_dir: Path
     log: Path
     home: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def get(self, path: str) -> str:
         with urllib.request.urlopen(self.url + path, timeout=5) as response:
@@ -77,7 +81,7 @@ def service(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPath
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    svc = Service(f"http://127.0.0.1:{port}", tmp / "metrics", log, tmp / "home")
+    svc = Service(port, tmp / "metrics", log, tmp / "home")
     try:
         wait_until(lambda: svc.get("/healthz"), timeout=20, what="gunicorn")
         yield svc
@@ -109,8 +113,7 @@ def test_deliveries_are_not_held_up_by_connections_that_send_nothing(service: Se
     """Four times as many silent connections as the two workers have threads, then deliveries: each
     is answered at once, not after the 5 s gunicorn's threads would wait for the silent ones' bytes."""
     _until_both_workers_served(service, settings)  # both accepting, so the silent ones reach both
-    port = int(service.url.rsplit(":", 1)[1])
-    silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(4 * 2 * Settings.web_threads)]
+    silent = [socket.create_connection(("127.0.0.1", service.port)) for _ in range(4 * 2 * Settings.web_threads)]
     try:
         time.sleep(0.2)  # accepted and handed to the workers' threads
         for _ in range(5):
@@ -126,8 +129,7 @@ def test_deliveries_are_not_held_up_by_connections_that_send_nothing(service: Se
 def test_a_keep_alive_connection_carries_delivery_after_delivery(service: Service, settings):
     """Three deliveries on one connection, each answered on that same connection: after an answer
     that announced keep-alive, the worker keeps the connection open for the next delivery."""
-    port = int(service.url.rsplit(":", 1)[1])
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
     try:
         local = set()
         for _ in range(3):
