@@ -148,6 +148,54 @@ def test_a_drain_ends_within_a_third_of_its_timeout_and_rings_a_successor(
     assert _drain_jobs(redis_conn) == [DRAIN_JOB, DRAIN_JOB]
 
 
+def _busy_inbox(registry, deliver, also=lambda: None) -> None:
+    """Two events waiting, and every event stored takes 0.2 s while a new one arrives: the inbox
+    is never empty, yet no batch is full (no helper is called)."""
+    arrivals = iter(range(1000))
+
+    def slow(event, session):
+        time.sleep(0.2)
+        deliver.kobana(RAW, headers={"X-Kobana-Delivery-Id": f"later-{next(arrivals)}"})
+        also()
+        fx.record(event, session, "ledger")
+
+    registry.handler("kobana", "bank_billet.paid")(slow)
+    _deliver_many(deliver, 2)
+
+
+def test_a_drain_hands_over_holding_the_doorbell_so_the_maintenance_adds_no_second_drain(
+    settings, deliver, redis_conn, registry, effects
+):
+    """The maintenance runs between a worker's jobs, so right after a drain that reached its time
+    limit. By then the other worker may have taken the successor off the queue: were the doorbell
+    let go, the maintenance would see events waiting, no job and no hold, and queue a second drain
+    beside the successor, and the two would each hand over to one of their own for good."""
+    jobs.configure(settings.replace(job_timeout=1))
+    _busy_inbox(registry, deliver)
+    queue = Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json")
+    queue.empty()
+    jobs.drain_inbox()
+    assert redis_conn.xlen(stream.INBOX) > 0
+    assert _drain_jobs(redis_conn) == [DRAIN_JOB]  # the successor
+    queue.empty()  # the other worker took it and is starting it
+    assert drain_if_waiting(redis_conn, settings, unless_draining=True) is False
+    assert _drain_jobs(redis_conn) == []
+
+
+def test_of_two_drains_the_one_that_finds_the_other_alive_at_its_time_limit_queues_no_successor(
+    settings, deliver, redis_conn, registry, effects
+):
+    """A helper a full batch called stays only as long as the drain it helped: at the first time
+    limit one of the two ends without a successor, and the other reads on alone."""
+    jobs.configure(settings.replace(job_timeout=1))
+    _busy_inbox(registry, deliver, also=lambda: stream.hold_doorbell(redis_conn, "the-other-drain"))
+    Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
+    jobs.drain_inbox()
+    assert redis_conn.xlen(stream.INBOX) > 0
+    assert _drain_jobs(redis_conn) == []
+    assert redis_conn.get(stream.DOORBELL) == stream.DRAINING + b":the-other-drain"
+
+
 def test_a_failing_event_does_not_hold_back_the_rest_of_its_batch(settings, deliver, engine, effects, registry, work):
     """The batch runs again without the failing event; that one is retried alone until its retries run out."""
 
@@ -217,7 +265,7 @@ def test_the_maintenance_leaves_waiting_events_to_the_drain_that_holds_the_doorb
     """A live drain reads them; a second drain beside it would only split them into smaller batches."""
     _deliver_many(deliver, 1)
     Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
-    stream.hold_doorbell(redis_conn)  # what a running drain renews every batch
+    stream.hold_doorbell(redis_conn, "a-live-drain")  # what a running drain renews every batch
     assert drain_if_waiting(redis_conn, settings, unless_draining=True) is False
     assert _drain_jobs(redis_conn) == []
     assert drain_if_waiting(redis_conn, settings) is True  # a drain with a full batch still calls for help
@@ -227,7 +275,7 @@ def test_the_maintenance_drains_once_a_dead_drains_hold_lapsed(deliver, settings
     """A drain that died holds the doorbell no longer than ``HOLD_SECONDS``; then the safety net drains."""
     _deliver_many(deliver, 1)
     Queue(EVENTS_QUEUE, connection=redis_conn, serializer="json").empty()
-    stream.hold_doorbell(redis_conn)
+    stream.hold_doorbell(redis_conn, "a-dead-drain")
     redis_conn.pexpire(stream.DOORBELL, 1)  # the drain died: nothing renews its hold
     time.sleep(0.01)
     assert drain_if_waiting(redis_conn, settings, unless_draining=True) is True

@@ -146,20 +146,34 @@ def _take(
 HOLD_SECONDS = 5
 
 
-#: The doorbell's value while a running drain holds it (an append's ring sets ``1``).
+#: The doorbell's value while a running drain holds it, followed by ``:`` and the drain's own name
+#: (an append's ring sets ``1``).
 DRAINING = b"drain"
 
 
-def hold_doorbell(connection: redis.Redis) -> None:
-    """A running drain keeps the doorbell rung: appends then queue no further drain job, since this
-    drain will read them (the append script rings only when the doorbell is silent)."""
-    connection.set(DOORBELL, DRAINING, ex=HOLD_SECONDS)
+def _held_by(holder: str) -> bytes:
+    return DRAINING + b":" + holder.encode()
+
+
+def hold_doorbell(connection: redis.Redis, holder: str) -> None:
+    """A running drain keeps the doorbell rung, under its own name: appends then queue no further
+    drain job, since this drain will read them (the append script rings only when the doorbell is
+    silent), and a second drain can tell that another one is alive (``held_by_another``)."""
+    connection.set(DOORBELL, _held_by(holder), ex=HOLD_SECONDS)
 
 
 def draining(connection: redis.Redis) -> bool:
     """Whether a live drain holds the doorbell: it renews the hold every batch, so a dead one's
     lapses within ``HOLD_SECONDS``."""
-    return bool(connection.get(DOORBELL) == DRAINING)
+    value: Any = connection.get(DOORBELL)  # bytes: this client speaks RESP2, undecoded
+    return bool(value and value.startswith(DRAINING))
+
+
+def held_by_another(connection: redis.Redis, holder: str) -> bool:
+    """Whether another live drain renewed the doorbell since ``holder`` last did. Of two drains
+    that ask at once, at most one hears yes: both read the name of whichever renewed last."""
+    value: Any = connection.get(DOORBELL)
+    return bool(value and value.startswith(DRAINING) and value != _held_by(holder))
 
 
 def release_doorbell(connection: redis.Redis) -> None:
