@@ -1,8 +1,7 @@
 """The real deployment shape: gunicorn with 2 workers from gunicorn.conf.py, as the Procfile runs it.
 
 One server per module (started on a free port, stopped at the end): connections that send nothing
-hold up no delivery, a keep-alive connection carries one after another, and new connections go to
-a worker with a thread free (``ops.gunicorn_worker``),
+hold up no delivery and a keep-alive connection carries one after another (``ops.gunicorn_worker``),
 metrics add up across workers, ``flask webhooks send`` is accepted for every provider and refused
 with a wrong secret, and every line gunicorn's processes write is masked JSON carrying the event's
 context.
@@ -23,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
 import pytest
 
 import sender
@@ -35,7 +33,6 @@ from tests.servers import free_port, stop, wait_until
 
 @dataclass
 class Service:
-    pid: int  # gunicorn's arbiter
     port: int
     metrics_dir: Path
     log: Path
@@ -84,7 +81,7 @@ def service(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPath
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    svc = Service(process.pid, port, tmp / "metrics", log, tmp / "home")
+    svc = Service(port, tmp / "metrics", log, tmp / "home")
     try:
         wait_until(lambda: svc.get("/healthz"), timeout=20, what="gunicorn")
         yield svc
@@ -146,42 +143,6 @@ def test_a_keep_alive_connection_carries_delivery_after_delivery(service: Servic
         assert len(local) == 1
     finally:
         connection.close()
-
-
-def test_new_connections_go_to_a_worker_with_a_thread_free(service: Service, settings):
-    """Uploads that stop half way hold a thread each. Three times as many as one worker has threads:
-    each worker takes as many as it has threads, and the rest wait to be accepted until a thread
-    is free, instead of one worker taking connections it cannot serve while the other's threads
-    idle. Then every upload completes and is answered."""
-    _until_both_workers_served(service, settings)
-    threads = Settings.web_threads
-    uploads: list[tuple[socket.socket, bytes]] = []
-    try:
-        for _ in range(3 * threads):
-            prepared = sender.prepare("kobana", "bank_billet.paid", settings)
-            head = "".join(f"{name}: {value}\r\n" for name, value in prepared.headers.items())
-            request = f"POST {prepared.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(prepared.raw)}\r\n{head}\r\n"
-            upload = socket.create_connection(("127.0.0.1", service.port), timeout=5)
-            upload.sendall(request.encode() + prepared.raw[:100])
-            uploads.append((upload, prepared.raw[100:]))
-            time.sleep(0.05)  # accepted, if it is going to be, and its thread reading the body
-        time.sleep(0.3)
-        assert sorted(_accepted(service, [upload for upload, _ in uploads])) == [threads, threads]
-    finally:
-        for upload, rest in uploads:
-            upload.sendall(rest)
-        for upload, _ in uploads:
-            assert upload.recv(4096).startswith(b"HTTP/1.1 200 "), "every upload is answered once it completes"
-            upload.close()
-
-
-def _accepted(service: Service, clients: list[socket.socket]) -> list[int]:
-    """How many of ``clients``' connections each gunicorn worker has accepted."""
-    ports = {client.getsockname()[1] for client in clients}
-    return [
-        sum(1 for c in worker.net_connections("tcp") if c.raddr and c.raddr.port in ports)
-        for worker in psutil.Process(service.pid).children()
-    ]
 
 
 def test_gunicorn_opens_no_control_socket(service: Service):
