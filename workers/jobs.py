@@ -205,7 +205,8 @@ def _hand_over(connection: Any, settings: Settings, me: str) -> None:
     - **Another drain renewed the doorbell** since this one did (a helper a full batch called):
       it reads on, so no successor. Two drains splitting a steady stream make batches half the
       size, each with a batch's fixed cost; without this they stayed two for good, each ending
-      with a successor (at 700 deliveries/s the workers then used a third more CPU).
+      with a successor (at 700 deliveries/s the workers then used a third more CPU). Should that
+      drain have died meanwhile, its hold lapses within ``HOLD_SECONDS`` and appends ring again.
     - **Events wait**: the successor is queued while this drain still holds the doorbell. Were it
       released first, the worker's maintenance, which runs between two jobs and so right after
       this one, would find events waiting, no job queued (the other worker had just taken the
