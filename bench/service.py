@@ -95,7 +95,9 @@ def _stores_cpu_seconds(redis_port: int) -> tuple[float, float]:
 
 class _CpuSampler(Sampler):
     """Each kind of process's CPU, sampled every half second during a round: the cores each used
-    around any second of it, to set beside that second's slowest acknowledgements."""
+    around any second of it, to set beside that second's slowest acknowledgements. The web's are
+    also given by process: one gunicorn worker can use little more than a core (one GIL), and at
+    700/s the load has been seen to drift onto one of the two (bench/results.md, the seventh session)."""
 
     INTERVAL = 0.5
     KINDS = ("web", "workers", "PostgreSQL", "Redis")
@@ -103,20 +105,23 @@ class _CpuSampler(Sampler):
     def __init__(self, ours: Server, workers: Workers, redis_port: int) -> None:
         super().__init__()
         self.ours, self.workers, self.redis_port = ours, workers, redis_port
-        self.samples: list[tuple[float, ...]] = []  # (wall time, then CPU seconds of each kind)
+        self.samples: list[tuple[float, ...]] = []  # (wall time, CPU seconds of each kind, then of each web worker)
 
     def sample(self) -> None:
         postgres, redis_cpu = _stores_cpu_seconds(self.redis_port)
-        web, workers = self.ours.cpu_seconds(), _cpu_seconds(self.workers.pids())
-        self.samples.append((time.time(), web, workers, postgres, redis_cpu))
+        web_each, workers = self.ours.cpu_seconds_each(), _cpu_seconds(self.workers.pids())
+        self.samples.append((time.time(), sum(web_each), workers, postgres, redis_cpu, *web_each))
 
     def cores(self, since: float, until: float) -> str:
         """The cores each kind used from the last sample at or before ``since`` to the first at or after ``until``."""
         before = max((x for x in self.samples if x[0] <= since), default=self.samples[0])
         after = min((x for x in self.samples if x[0] >= until), default=self.samples[-1])
         span = max(after[0] - before[0], 1e-9)
-        used = [(after[i] - before[i]) / span for i in range(1, len(after))]
-        return ", ".join(f"{kind} {value:.2f}" for kind, value in zip(self.KINDS, used, strict=True))
+        used = [(after[i] - before[i]) / span for i in range(1, min(len(after), len(before)))]
+        shown = ", ".join(f"{kind} {value:.2f}" for kind, value in zip(self.KINDS, used, strict=False))
+        if len(after) == len(before) > 1 + len(self.KINDS):  # the same web workers in both samples
+            shown += f"; web by process {' + '.join(f'{value:.2f}' for value in used[len(self.KINDS) :])}"
+        return shown
 
 
 def _slowest_seconds(load: dict, sampler: _CpuSampler, target_ms: float, count: int = 3) -> str:
