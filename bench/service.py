@@ -119,7 +119,7 @@ class _CpuSampler(Sampler):
         span = max(after[0] - before[0], 1e-9)
         used = [(after[i] - before[i]) / span for i in range(1, min(len(after), len(before)))]
         shown = ", ".join(f"{kind} {value:.2f}" for kind, value in zip(self.KINDS, used, strict=False))
-        if len(after) == len(before) > 1 + len(self.KINDS):  # the same web workers in both samples
+        if len(after) == len(before) > 1 + len(self.KINDS):  # as many web workers in both (none restarted)
             shown += f"; web by process {' + '.join(f'{value:.2f}' for value in used[len(self.KINDS) :])}"
         return shown
 
