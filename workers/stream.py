@@ -162,18 +162,23 @@ def hold_doorbell(connection: redis.Redis, holder: str) -> None:
     connection.set(DOORBELL, _held_by(holder), ex=HOLD_SECONDS)
 
 
+def _hold(connection: redis.Redis) -> bytes | None:
+    """The doorbell's value if a drain holds it (not an append's ring, not silent)."""
+    value: Any = connection.get(DOORBELL)  # bytes: this client speaks RESP2, undecoded
+    return value if value and value.startswith(DRAINING) else None
+
+
 def draining(connection: redis.Redis) -> bool:
     """Whether a live drain holds the doorbell: it renews the hold every batch, so a dead one's
     lapses within ``HOLD_SECONDS``."""
-    value: Any = connection.get(DOORBELL)  # bytes: this client speaks RESP2, undecoded
-    return bool(value and value.startswith(DRAINING))
+    return _hold(connection) is not None
 
 
 def held_by_another(connection: redis.Redis, holder: str) -> bool:
     """Whether another live drain renewed the doorbell since ``holder`` last did. Of two drains
     that ask at once, at most one hears yes: both read the name of whichever renewed last."""
-    value: Any = connection.get(DOORBELL)
-    return bool(value and value.startswith(DRAINING) and value != _held_by(holder))
+    hold = _hold(connection)
+    return hold is not None and hold != _held_by(holder)
 
 
 def release_doorbell(connection: redis.Redis) -> None:
