@@ -1,32 +1,101 @@
-"""The gunicorn worker the Procfile's web line runs: gthread, without a 5-second stall.
+"""The gunicorn worker the Procfile's web line runs: gthread, without a 5-second stall, with its
+load spread over the worker processes.
 
-gunicorn 24+ hands every accepted connection to a serving thread, which waits up to 5 s
-(``gthread.DEFAULT_WORKER_DATA_TIMEOUT``, a module constant, not a setting) for its first bytes
-before giving it to the poller (gunicorn issue #3634; its fix, PR #3635, is not in 27.0.1). As many
-connections that send nothing as there are threads (WEB_CONCURRENCY x WEB_THREADS) then stall every
-delivery for 5 s: a client's or a load balancer's speculative connections, or anyone's on purpose.
-Measured: a request behind 8 silent connections answered in 4.8 s, behind 32 in 19.8 s; 700/s
-bench rounds had seconds at p99 4.5-11.7 s while the cores were 70 % busy.
-
+**No 5-second stall.** gunicorn 24+ hands every accepted connection to a serving thread, which
+waits up to 5 s (``gthread.DEFAULT_WORKER_DATA_TIMEOUT``, a module constant, not a setting) for its
+first bytes before giving it to the poller (gunicorn issue #3634; its fix, PR #3635, is not in
+27.0.1). As many connections that send nothing as there are threads (WEB_CONCURRENCY x WEB_THREADS)
+then stall every delivery for 5 s: a client's or a load balancer's speculative connections, or
+anyone's on purpose. Measured: a request behind 8 silent connections answered in 4.8 s, behind 32
+in 19.8 s; 700/s bench rounds had seconds at p99 4.5-11.7 s while the cores were 70 % busy.
 Here a thread serves a new connection only when its bytes are already there; any other goes
 straight to the poller, which queues it once they arrive (as gunicorn 21-23 did with every
 connection). The constant itself is left alone: gunicorn also bounds the drain of a body the app
 left unread with it, and at 0 every keep-alive connection was closed after its answer (the bench
 caught that first attempt as "connection closed before the answer").
+
+**The load spread over the processes.** Every worker process listens on the same socket, and
+gthread accepts whenever it is woken, however busy it is; a kept-alive connection then stays with
+the process that accepted it. One process runs Python on one core at a time (the GIL), so a
+client's busy connections gathered in one process queue there while the other idles. The bench
+saw both: wrk's 16 connections, opened at once, all in one process in 3 of 8 rounds (690 against
+1,550-1,730 deliveries a second), and at 700/s the load drifting onto one process within 25 s
+(0.85 and 0.00 of a core), as a client that reuses its most recently freed connection, as
+urllib3's pool does, keeps feeding the slower process. Two remedies, both bounded:
+
+- a worker with requests in hand lets a new connection wait a millisecond per request (at most
+  one per thread) before it accepts it, so a worker with fewer takes it first. Both workers are
+  woken by each connection; the wait only orders them. An earlier attempt that stopped accepting
+  until a thread was free starved new connections under overload (61 s in the listen queue);
+  here no connection waits more than ``threads`` milliseconds for a worker's turn.
+- a keep-alive connection is closed after ``REQUESTS_PER_CONNECTION`` answers, the last one saying
+  ``Connection: close`` (nginx's ``keepalive_requests`` does the same, 1000 by default; 100 until
+  nginx 1.19.10), so a client's hot connections are opened again, where the load is lighter.
 """
 
 from __future__ import annotations
 
+import socket
+import time
 from typing import Any
 
+from gunicorn.http.message import Request
 from gunicorn.workers import gthread
 
 #: What ``handle`` returns for "give this connection to the poller" (gthread's own, private).
 _TO_THE_POLLER: Any = gthread._DEFER  # type: ignore[attr-defined]
 
+#: How long a worker lets a new connection wait per request it has in hand (at most ``threads`` of them).
+ACCEPT_WAIT_PER_REQUEST = 0.001
+
+#: Answers one keep-alive connection carries; the last closes it (``Connection: close``).
+REQUESTS_PER_CONNECTION = 100
+
 
 class ThreadWorker(gthread.ThreadWorker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._paused_until = 0.0  # monotonic: not accepting until then, another worker's turn
+        self._turn_until = 0.0  # monotonic: after such a pause, accept at once until then
+
     def handle(self, conn: gthread.TConn) -> Any:
         if not conn.initialized and not conn.wait_for_data(0):
             return _TO_THE_POLLER
         return super().handle(conn)
+
+    def handle_request(self, req: Request, conn: gthread.TConn) -> bool:
+        """gthread's, with the connection's ``REQUESTS_PER_CONNECTION``-th answer closing it."""
+        served = getattr(conn, "served", 0) + 1
+        conn.served = served  # type: ignore[attr-defined]
+        if served >= REQUESTS_PER_CONNECTION:
+            req.force_close()
+        return super().handle_request(req, conn)
+
+    def accept(self, listener: socket.socket) -> None:
+        """Accept now with no request in hand, or once back from a pause; else pause first."""
+        now = time.monotonic()
+        wait = min(self._requests_in_hand(), self.cfg.threads) * ACCEPT_WAIT_PER_REQUEST
+        if wait and now > self._turn_until:
+            self._paused_until = now + wait
+            self._turn_until = self._paused_until + ACCEPT_WAIT_PER_REQUEST
+            super().set_accept_enabled(False)
+            return
+        super().accept(listener)
+
+    def set_accept_enabled(self, enabled: bool | None) -> None:
+        """gthread's loop turns accepting back on at every turn; not before a pause ends."""
+        if enabled and time.monotonic() < self._paused_until:
+            return
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float | None) -> None:
+        """gthread's, waking when a pause ends to take the connection if no other worker did."""
+        remaining = self._paused_until - time.monotonic()
+        if remaining > 0:
+            timeout = remaining if timeout is None else min(timeout, remaining)
+        super().wait_for_and_dispatch_events(timeout)
+
+    def _requests_in_hand(self) -> int:
+        """Connections with a request in a thread or queued for one: the open ones, less those the
+        poller watches (kept alive, or accepted before their first bytes)."""
+        return int(self.nr_conns - len(self.keepalived_conns) - len(self.pending_conns))

@@ -1,7 +1,8 @@
 """The real deployment shape: gunicorn with 2 workers from gunicorn.conf.py, as the Procfile runs it.
 
 One server per module (started on a free port, stopped at the end): connections that send nothing
-hold up no delivery and a keep-alive connection carries one after another (``ops.gunicorn_worker``),
+hold up no delivery, a keep-alive connection carries one after another up to a bound, and a new
+connection goes to the worker with fewer requests in hand (``ops.gunicorn_worker``),
 metrics add up across workers, ``flask webhooks send`` is accepted for every provider and refused
 with a wrong secret, and every line gunicorn's processes write is masked JSON carrying the event's
 context.
@@ -22,17 +23,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 import sender
 from app import create_app
 from config import PROJECT_ROOT, CelcoinCreds, Secrets, Settings
+from ops.gunicorn_worker import REQUESTS_PER_CONNECTION
 from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, SECRET_KEY, TRANSFEERA_SECRET
 from tests.servers import free_port, stop, wait_until
 
 
 @dataclass
 class Service:
+    pid: int  # gunicorn's arbiter
     port: int
     metrics_dir: Path
     log: Path
@@ -81,7 +85,7 @@ def service(redis_url: str, database_url: str, tmp_path_factory: pytest.TempPath
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    svc = Service(port, tmp / "metrics", log, tmp / "home")
+    svc = Service(process.pid, port, tmp / "metrics", log, tmp / "home")
     try:
         wait_until(lambda: svc.get("/healthz"), timeout=20, what="gunicorn")
         yield svc
@@ -143,6 +147,60 @@ def test_a_keep_alive_connection_carries_delivery_after_delivery(service: Servic
         assert len(local) == 1
     finally:
         connection.close()
+
+
+def test_a_keep_alive_connection_is_closed_by_its_hundredth_answer(service: Service):
+    """The answer that ends a connection's ``REQUESTS_PER_CONNECTION`` says ``Connection: close``
+    and the worker closes it, so a client opens a new one, accepted where the load is lighter;
+    every answer before it kept the connection open."""
+    connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=5)
+    try:
+        said = []
+        for _ in range(REQUESTS_PER_CONNECTION):
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            response.read()
+            said.append(response.getheader("Connection", "keep-alive").lower())
+        assert said == ["keep-alive"] * (REQUESTS_PER_CONNECTION - 1) + ["close"]
+    finally:
+        connection.close()
+
+
+def test_a_new_connection_goes_to_the_worker_with_fewer_requests_in_hand(service: Service, settings):
+    """Uploads that stop half way each hold a request in a worker's hands. Opened one at a time,
+    each is accepted by the worker holding fewer, so after every one the two workers hold as many
+    or one apart (gunicorn's own worker takes each in whichever process wakes first, and a pair in
+    the same process is a coin's toss). Then every upload completes and is answered."""
+    _until_both_workers_served(service, settings)
+    uploads: list[tuple[socket.socket, bytes]] = []
+    held = []
+    try:
+        for count in range(1, 2 * Settings.web_threads + 1):  # each worker's threads, no more
+            prepared = sender.prepare("kobana", "bank_billet.paid", settings)
+            head = "".join(f"{name}: {value}\r\n" for name, value in prepared.headers.items())
+            request = f"POST {prepared.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(prepared.raw)}\r\n{head}\r\n"
+            upload = socket.create_connection(("127.0.0.1", service.port), timeout=5)
+            upload.sendall(request.encode() + prepared.raw[:100])
+            uploads.append((upload, prepared.raw[100:]))
+            clients = [upload for upload, _ in uploads]
+            wait_until(lambda: sum(_accepted(service, clients)) == count, timeout=5, what="the upload accepted")
+            held.append(sorted(_accepted(service, clients)))
+        assert all(most - least <= 1 for least, most in held), held
+    finally:
+        for upload, rest in uploads:
+            upload.sendall(rest)
+        for upload, _ in uploads:
+            assert upload.recv(4096).startswith(b"HTTP/1.1 200 "), "every upload is answered once it completes"
+            upload.close()
+
+
+def _accepted(service: Service, clients: list[socket.socket]) -> list[int]:
+    """How many of ``clients``' connections each gunicorn worker holds."""
+    ports = {client.getsockname()[1] for client in clients}
+    return [
+        sum(1 for c in worker.net_connections("tcp") if c.raddr and c.raddr.port in ports)
+        for worker in psutil.Process(service.pid).children()
+    ]
 
 
 def test_gunicorn_opens_no_control_socket(service: Service):
