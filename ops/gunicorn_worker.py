@@ -35,6 +35,7 @@ urllib3's pool does, keeps feeding the slower process. Two remedies, both bounde
 
 from __future__ import annotations
 
+import select
 import socket
 import time
 from typing import Any
@@ -51,6 +52,10 @@ ACCEPT_WAIT_PER_REQUEST = 0.001
 #: Answers one keep-alive connection carries; the last closes it (``Connection: close``).
 REQUESTS_PER_CONNECTION = 100
 
+#: How long a serving thread waits on its kept-alive connection for the next request before
+#: handing the connection back to the poller (only while no other request waits for a thread).
+LINGER_SECONDS = 0.002
+
 
 class ThreadWorker(gthread.ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -61,7 +66,33 @@ class ThreadWorker(gthread.ThreadWorker):
     def handle(self, conn: gthread.TConn) -> Any:
         if not conn.initialized and not conn.wait_for_data(0):
             return _TO_THE_POLLER
-        return super().handle(conn)
+        keep = super().handle(conn)
+        while keep is True and self._next_request_comes(conn):
+            keep = super().handle(conn)
+        return keep
+
+    def _next_request_comes(self, conn: gthread.TConn) -> bool:
+        """Whether the kept-alive connection's next request is here within ``LINGER_SECONDS``.
+
+        Handing a connection back costs a round through the main thread for every request: a pipe
+        write to wake it, the poller's unregister and register, and a thread woken again when the
+        next request arrives. A client sending one request after another (a provider's retries, a
+        load balancer's pool) usually has the next one on the wire within a millisecond or two, so
+        the serving thread waits that long first, with the GIL let go, and only while no other
+        request waits for a thread (gthread's pool queue, ``ThreadPoolExecutor._work_queue``).
+        """
+        if not self.alive or self.cfg.is_ssl:  # TLS may hold decrypted bytes that select cannot see
+            return False
+        parser: Any = conn.parser
+        if parser.unreader.buf.getvalue():  # the next request, read ahead with the last body
+            return True
+        if not self.tpool._work_queue.empty():
+            return False
+        try:
+            readable, _, _ = select.select([conn.sock], [], [], LINGER_SECONDS)
+        except (OSError, ValueError):
+            return False
+        return bool(readable)
 
     def handle_request(self, req: Request, conn: gthread.TConn) -> bool:
         """gthread's, with the connection's ``REQUESTS_PER_CONNECTION``-th answer closing it."""

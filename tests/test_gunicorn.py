@@ -178,12 +178,18 @@ def test_a_new_connection_goes_to_the_worker_with_fewer_requests_in_hand(service
         for count in range(1, 2 * Settings.web_threads + 1):  # each worker's threads, no more
             prepared = sender.prepare("kobana", "bank_billet.paid", settings)
             head = "".join(f"{name}: {value}\r\n" for name, value in prepared.headers.items())
-            request = f"POST {prepared.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(prepared.raw)}\r\n{head}\r\n"
+            request = (
+                f"POST {prepared.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(prepared.raw)}\r\n{head}\r\n"
+            )
             upload = socket.create_connection(("127.0.0.1", service.port), timeout=5)
             upload.sendall(request.encode() + prepared.raw[:100])
             uploads.append((upload, prepared.raw[100:]))
             clients = [upload for upload, _ in uploads]
-            wait_until(lambda: sum(_accepted(service, clients)) == count, timeout=5, what="the upload accepted")
+            wait_until(
+                lambda clients=clients, count=count: sum(_accepted(service, clients)) == count,
+                timeout=5,
+                what="the upload accepted",
+            )
             held.append(sorted(_accepted(service, clients)))
         assert all(most - least <= 1 for least, most in held), held
     finally:
