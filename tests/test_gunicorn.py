@@ -172,6 +172,7 @@ def test_a_new_connection_goes_to_the_worker_with_fewer_requests_in_hand(service
     or one apart (gunicorn's own worker takes each in whichever process wakes first, and a pair in
     the same process is a coin's toss). Then every upload completes and is answered."""
     _until_both_workers_served(service, settings)
+    time.sleep(0.2)  # those deliveries' requests are out of the workers' hands
     uploads: list[tuple[socket.socket, bytes]] = []
     held = []
     try:
