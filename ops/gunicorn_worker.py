@@ -53,8 +53,9 @@ _TO_THE_POLLER: Any = gthread._DEFER  # type: ignore[attr-defined]
 
 #: How long a worker lets a new connection wait per request it has in hand (at most ``threads`` of
 #: them) for a worker with fewer to accept it. Long enough for that worker to be scheduled and take
-#: it on a busy machine: at 1 ms (the poller's clock counts whole milliseconds) the worker with one
-#: request more still came first in 1 of 25 quiet test runs.
+#: it on a busy machine: at 1 ms and at 2 ms (the poller's clock counts whole milliseconds) the
+#: worker with one request more still came first in 1 of 21 and 1 of 10 quiet test runs; at 5 ms in
+#: none of 10, nor of 6 beside two CPU hogs.
 ACCEPT_WAIT_PER_REQUEST = 0.005
 
 #: Answers one keep-alive connection carries; the last closes it (``Connection: close``).

@@ -376,6 +376,18 @@ def test_a_process_that_has_measured_nothing_takes_a_small_first_batch(settings)
     assert pace.batch(settings.replace(job_timeout=30, drain_batch=200)) == 200
 
 
+def test_a_drain_reads_small_batches_every_30_ms_while_storing_them_is_quick():
+    """300 deliveries/s: a batch of 9 stored in 11 ms; the drain reads again 30 ms after the last read began."""
+    assert jobs.gather_seconds(0.011) == jobs.GATHER_SECONDS == 0.03
+
+
+def test_a_drain_whose_batches_take_long_to_store_waits_longer_so_they_grow():
+    """700 deliveries/s: storing a batch took 20 ms, so the next read comes 40 ms after, not 30;
+    never more than 60 ms, however slow the store."""
+    assert jobs.gather_seconds(0.020) == pytest.approx(0.04)
+    assert jobs.gather_seconds(1.0) == jobs.GATHER_MAX_SECONDS == 0.06
+
+
 def test_a_timeout_that_lands_in_a_handler_mid_drain_is_nobodys_attempt(
     settings, deliver, registry, redis_conn, engine
 ):

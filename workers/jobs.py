@@ -186,7 +186,7 @@ def drain_inbox() -> dict[str, int]:
             _hand_over(connection, settings, me)
             return dict(totals)
         if counts["taken"]:
-            _gather(counts["taken"], rt.pace.batch(settings), batch_started)
+            _gather(counts["taken"], rt.pace, settings, batch_started)
         else:
             # A quiet spell: silence the doorbell, then look once more. What was appended before the
             # release rang nothing and is seen now; what is appended after rings for a new drain.
@@ -229,11 +229,28 @@ def _hand_over(connection: Any, settings: Settings, me: str) -> None:
 #: events then makes batches of several (each batch costs a fixed handful of statements and Redis
 #: calls), for at most this much added latency.
 GATHER_SECONDS = 0.03
+#: ... and no more often than every ``GATHER_PER_STORE`` times what storing its last batch took, up to
+#: ``GATHER_MAX_SECONDS``: a drain stores for at most half of its time, and at a high rate its
+#: batches grow and share a batch's fixed cost among more events. In-process on PostgreSQL a batch
+#: of 21 events cost 780-801 us of worker CPU per event, of 35 638-678 us (bench/results.md, the
+#: sixth session). At 300 deliveries/s storing a batch of ~9 takes well under half of
+#: ``GATHER_SECONDS``, so nothing changes there (at 2.5 times instead of 2, ack -> processed p99
+#: at 300/s rose from 45-52 to 72-78 ms in one bench run).
+GATHER_PER_STORE = 2.0
+GATHER_MAX_SECONDS = 0.06
 
 
-def _gather(taken: int, batch: int, started: float) -> None:
-    if taken < batch:
-        rest = GATHER_SECONDS - (time.monotonic() - started)
+def gather_seconds(store_seconds: float) -> float:
+    """How long after the start of a small batch's read the drain reads again, given what storing
+    that batch took."""
+    return min(GATHER_MAX_SECONDS, max(GATHER_SECONDS, GATHER_PER_STORE * store_seconds))
+
+
+def _gather(taken: int, pace: Pace, settings: Settings, started: float) -> None:
+    if taken < pace.batch(settings):
+        # Storing's share, from the pace's average: the batch's own time includes its read, which
+        # waits up to DRAIN_LINGER_MS for a first event when there is none.
+        rest = gather_seconds(taken * (pace.seconds_per_event or 0.0)) - (time.monotonic() - started)
         if rest > 0:
             time.sleep(rest)
 
