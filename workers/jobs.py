@@ -233,9 +233,9 @@ GATHER_SECONDS = 0.03
 #: ``GATHER_MAX_SECONDS``: a drain stores for at most half of its time, and at a high rate its
 #: batches grow and share a batch's fixed cost among more events. In-process on PostgreSQL a batch
 #: of 21 events cost 780-801 us of worker CPU per event, of 35 638-678 us (bench/results.md, the
-#: sixth session). At 300 deliveries/s storing a batch of ~9 takes well under half of
-#: ``GATHER_SECONDS``, so nothing changes there (at 2.5 times instead of 2, ack -> processed p99
-#: at 300/s rose from 45-52 to 72-78 ms in one bench run).
+#: sixth session). At 300 deliveries/s most batches of ~9 are stored in under half of
+#: ``GATHER_SECONDS`` and keep its pace; after a slower one the drain waits longer: ack -> processed
+#: p99 at 300/s went from 45-52 to 57-62 ms in the bench (72-78 ms at 2.5 times instead of 2).
 GATHER_PER_STORE = 2.0
 GATHER_MAX_SECONDS = 0.06
 
