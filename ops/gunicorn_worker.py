@@ -70,7 +70,6 @@ class ThreadWorker(gthread.ThreadWorker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._paused_until = 0.0  # monotonic: not accepting until then, another worker's turn
-        self._turn_until = 0.0  # monotonic: after such a pause, accept at once until then
         self._serving: set[gthread.TConn] = set()  # connections a thread is serving a request of
 
     def handle(self, conn: gthread.TConn) -> Any:
@@ -100,7 +99,7 @@ class ThreadWorker(gthread.ThreadWorker):
         parser: Any = conn.parser
         if parser.unreader.buf.getvalue():  # the next request, read ahead with the last body
             return True
-        if not self.tpool._work_queue.empty():
+        if self._waiting_for_a_thread():
             return False
         try:
             readable, _, _ = select.select([conn.sock], [], [], LINGER_SECONDS)
@@ -120,9 +119,9 @@ class ThreadWorker(gthread.ThreadWorker):
         """Accept now with no request in hand, or once back from a pause; else pause first."""
         now = time.monotonic()
         wait = min(self._requests_in_hand(), self.cfg.threads) * ACCEPT_WAIT_PER_REQUEST
-        if wait and now > self._turn_until:
+        back_from_a_pause = now <= self._paused_until + ACCEPT_WAIT_PER_REQUEST
+        if wait and not back_from_a_pause:
             self._paused_until = now + wait
-            self._turn_until = self._paused_until + ACCEPT_WAIT_PER_REQUEST
             super().set_accept_enabled(False)
             return
         super().accept(listener)
@@ -143,4 +142,9 @@ class ThreadWorker(gthread.ThreadWorker):
     def _requests_in_hand(self) -> int:
         """Requests a thread is serving or that wait for a thread (gthread's pool queue); not the
         connections the poller watches or a thread lingers on (``_next_request_comes``)."""
-        return len(self._serving) + self.tpool._work_queue.qsize()
+        return len(self._serving) + self._waiting_for_a_thread()
+
+    def _waiting_for_a_thread(self) -> int:
+        """Requests queued for a thread: gthread gives no count, so its pool's own queue
+        (``ThreadPoolExecutor._work_queue``, private)."""
+        return self.tpool._work_queue.qsize()

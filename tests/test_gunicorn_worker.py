@@ -20,6 +20,8 @@ from gunicorn.workers import gthread
 
 from ops.gunicorn_worker import LINGER_SECONDS, ThreadWorker
 
+_NEXT_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+
 
 @pytest.fixture
 def worker() -> Iterator[ThreadWorker]:
@@ -45,8 +47,7 @@ def kept_alive() -> Iterator[tuple[gthread.TConn, socket.socket]]:
 
 def test_the_next_request_already_on_the_wire_is_served_by_the_same_thread(worker, kept_alive):
     conn, client = kept_alive
-    client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    time.sleep(0.05)
+    _send_next_request(client)
     assert worker._next_request_comes(conn)
 
 
@@ -66,8 +67,7 @@ def test_no_thread_lingers_while_another_request_waits_for_one(worker, kept_aliv
     release = threading.Event()
     worker.tpool.submit(release.wait, 5)
     queued = worker.tpool.submit(lambda: None)
-    client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    time.sleep(0.05)
+    _send_next_request(client)
     try:
         assert not worker._next_request_comes(conn)
     finally:
@@ -77,7 +77,12 @@ def test_no_thread_lingers_while_another_request_waits_for_one(worker, kept_aliv
 
 def test_a_stopping_worker_does_not_linger(worker, kept_alive):
     conn, client = kept_alive
-    client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-    time.sleep(0.05)
+    _send_next_request(client)
     worker.alive = False
     assert not worker._next_request_comes(conn)
+
+
+def _send_next_request(client: socket.socket) -> None:
+    """The client's next request, on the wire by the time this returns."""
+    client.sendall(_NEXT_REQUEST)
+    time.sleep(0.05)
