@@ -34,18 +34,11 @@ def test_a_redelivery_on_the_fast_path_is_a_duplicate(deliver, redis_conn):
 
 
 def _appending_connections(redis_conn) -> list[int]:
-    """Ids of the connections to the test database whose last command was the door's append."""
+    """Ids of the connections to the test database whose last command was the door's append (by
+    its digest, or by its text when this Redis did not know the script yet)."""
     db = redis_conn.connection_pool.connection_kwargs.get("db", 0)
-    return sorted(int(c["id"]) for c in redis_conn.client_list() if c["cmd"] == "evalsha" and int(c["db"]) == db)
-
-
-def _deliver_on_thread(deliver, raw: bytes, delivery_id: str) -> str:
-    answers: list[str] = []
-    thread = threading.Thread(target=lambda: answers.append(
-        deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": delivery_id}).json["status"]))  # fmt: skip
-    thread.start()
-    thread.join()
-    return answers[0]
+    clients = redis_conn.client_list()
+    return sorted(int(c["id"]) for c in clients if c["cmd"] in ("evalsha", "eval") and int(c["db"]) == db)
 
 
 def test_each_serving_thread_appends_over_a_connection_it_keeps(deliver, redis_conn):
@@ -53,11 +46,26 @@ def test_each_serving_thread_appends_over_a_connection_it_keeps(deliver, redis_c
     taking one from the pool and giving it back around every event (web/queue.py says why)."""
     raw = sample("kobana", "bank_billet.paid.json")
     before = set(_appending_connections(redis_conn))  # other tests' apps may still hold theirs
-    answers = [_deliver_on_thread(deliver, raw, f"one-{n}") for n in range(2)]
-    assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "main-0"}).json["status"] == "accepted"
-    assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "main-1"}).json["status"] == "accepted"
+    for n in range(2):
+        assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": f"main-{n}"}).json["status"] == "accepted"
+    [mine] = set(_appending_connections(redis_conn)) - before  # both over one connection
+    answered, checked, answers = threading.Event(), threading.Event(), []
+
+    def serve_two_and_stay() -> None:
+        for n in range(2):
+            answers.append(deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": f"other-{n}"}).json["status"])
+        answered.set()
+        checked.wait(10)  # alive, so its connection is too, while the main thread looks
+
+    other = threading.Thread(target=serve_two_and_stay)
+    other.start()
+    try:
+        assert answered.wait(10)
+        assert len(set(_appending_connections(redis_conn)) - before - {mine}) == 1  # its own, one for both
+    finally:
+        checked.set()
+        other.join()
     assert answers == ["accepted", "accepted"]
-    assert len(set(_appending_connections(redis_conn)) - before) == 3  # two short-lived threads and this one
     assert len(queued(redis_conn)) == 4
 
 
@@ -70,4 +78,16 @@ def test_a_kept_connection_that_redis_dropped_is_replaced_by_the_next_delivery(d
     redis_conn.client_kill_filter(_id=kept)
     response = deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "after"})
     assert response.status_code == 200 and response.json["status"] == "accepted"
+    assert [e["idempotency_key"] for e in queued(redis_conn)] == ["delivery:before", "delivery:after"]
+
+
+def test_an_append_after_redis_forgot_the_script_still_lands(deliver, redis_conn):
+    """A restarted Redis, or ``SCRIPT FLUSH``, no longer knows the append script by its digest:
+    the append sends it whole once, and the event is queued as any other."""
+    raw = sample("kobana", "bank_billet.paid.json")
+    assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "before"}).json["status"] == "accepted"
+    redis_conn.script_flush()
+    response = deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "after"})
+    assert response.status_code == 200 and response.json["status"] == "accepted"
+    assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "after"}).json["status"] == "duplicate"
     assert [e["idempotency_key"] for e in queued(redis_conn)] == ["delivery:before", "delivery:after"]
