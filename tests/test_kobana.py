@@ -236,14 +236,23 @@ def test_authentic_invalid_body_is_quarantined_and_acknowledged(deliver, redis_c
 
 @pytest.mark.parametrize(
     "raw",
-    [b"not json", b"[1,2]", b'{"event_code": NaN}', b"\xff\xfe", b"[" * 100000],
-    ids=["text", "array", "nan", "bad-utf8", "deep"],
-)
+    [b"not json", b"[1,2]", b'{"event_code": NaN}', b"\xff\xfe", b"[" * 100000,
+     b'{"event_code": "bank_billet.paid", "object": {"customer_person_name": "\\ud800"}}', b"\xef\xbb\xbf" * 2 + b"{}"],
+    ids=["text", "array", "nan", "bad-utf8", "deep", "lone-surrogate", "two-boms"],
+)  # fmt: skip
 def test_authentic_unparseable_body_is_quarantined_not_refused(deliver, redis_conn, raw):
     """Even a signed body that is not a JSON object is kept, never dropped or answered 500."""
     response = deliver.kobana(raw)
     assert response.status_code == 200
     assert len(queued(redis_conn, "quarantine")) == 1
+
+
+def test_a_body_after_one_byte_order_mark_is_read_as_json(deliver, redis_conn):
+    """A UTF-8 byte order mark before the JSON is no reason to quarantine an authentic event."""
+    raw = b"\xef\xbb\xbf" + sample("kobana", "bank_billet.paid.json")
+    assert deliver.kobana(raw).json["status"] == "accepted"
+    [job] = queued(redis_conn)
+    assert job["event_code"] == "bank_billet.paid"
 
 
 def _now():
