@@ -6,6 +6,7 @@ worker shares without loading Flask.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import time
 
@@ -28,11 +29,18 @@ def _count_webhook(response: Response) -> Response:
     if request.path.startswith("/webhooks/"):
         name = (request.view_args or {}).get("provider_name", "")
         provider = name if name in PROVIDERS else "unknown"
-        REQUESTS.labels(provider, recorded().value).inc()
+        _requests(provider, recorded().value).inc()
         started = g.get("started")
         if started is not None:
-            ACK_SECONDS.labels(provider).observe(time.perf_counter() - started)
+            _ack_seconds(provider).observe(time.perf_counter() - started)
     return response
+
+
+# A metric's child per label values, looked up once: ``labels()`` checks and converts the values
+# and takes the metric's lock on every call (3.4 µs of the door's 8 µs of metrics, timeit). The
+# values are bounded: a provider's name or "unknown", and an ``Outcome``.
+_requests = functools.cache(REQUESTS.labels)
+_ack_seconds = functools.cache(ACK_SECONDS.labels)
 
 
 @bp.get("/metrics")
