@@ -140,3 +140,65 @@ def test_fields_with_options_the_fast_path_does_not_reproduce_do_not_use_it():
     assert not money(places=2)._fast  # type: ignore[attr-defined]
     assert not money(validate=lambda v: v > 0)._fast  # type: ignore[attr-defined]
     assert not Text(pre_load=str.strip)._fast  # type: ignore[attr-defined]
+
+
+# --- the schemas' walk gives what marshmallow gives, for any body --------------------------------
+
+
+def _body_for(schema: Schema, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    """Bodies around ``schema``: each declared field missing, null, an everyday value (most often,
+    so that many bodies load), any kind of value or (nested) a body of its own schema, beside
+    undeclared keys."""
+
+    def everyday(field: fields.Field) -> st.SearchStrategy[Any]:
+        if isinstance(field, fields.Nested) and depth < 3:
+            return _body_for(field.schema, depth + 1)
+        if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested) and depth < 3:
+            return st.lists(st.one_of(_body_for(field.inner.schema, depth + 1), st.none()), max_size=3)
+        return st.sampled_from([Decimal("349.90"), 84512377, "bank_billet.paid", "2026-06-16T14:05:42-03:00", {}])
+
+    def value_for(field: fields.Field) -> st.SearchStrategy[Any]:
+        anything = st.one_of(
+            _VALUES.filter(lambda v: v is not missing), st.dictionaries(st.text(max_size=3), st.integers())
+        )
+        return st.one_of(everyday(field), everyday(field), everyday(field), anything)
+
+    declared = {name: value_for(field) for name, field in schema.load_fields.items()}
+    extra = st.dictionaries(st.sampled_from(["x", "notes", "tags"]), _VALUES.filter(lambda v: v is not missing))
+    return st.tuples(st.fixed_dictionaries({}, optional=declared), extra).map(lambda both: {**both[1], **both[0]})
+
+
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: type(s).__name__)
+def test_the_walk_covers_every_schema_without_an_integer_field(schema):
+    """Only Celcoin's legacy Pix (an ``Integer`` status id, which has no fast path) always goes
+    through marshmallow."""
+    assert (schema._walk is None) == (schema is celcoin.LEGACY_PIX)
+
+
+@settings_(max_examples=200, deadline=None)
+@given(st.data())
+@pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: type(s).__name__)
+def test_any_body_loads_or_fails_through_the_walk_as_with_marshmallow_include(schema, data):
+    body = data.draw(_body_for(schema))
+    try:
+        expected = _marshmallow_include(schema, body)
+    except ValidationError as exc:
+        with pytest.raises(ValidationError) as raised:
+            schema.load(body)
+        assert raised.value.messages == exc.messages
+        return
+    loaded = schema.load(body)
+    assert loaded == expected
+    assert json.dumps(loaded, default=repr, sort_keys=True) == json.dumps(expected, default=repr, sort_keys=True)
+
+
+def test_an_everyday_body_is_loaded_by_the_walk():
+    """A Kobana ``bank_billet.paid`` never reaches marshmallow's per-field machinery."""
+    data = parse_json_object((SAMPLES / "kobana" / "bank_billet.paid.json").read_bytes())
+    original = Schema._deserialize
+    Schema._deserialize = None  # type: ignore[assignment,method-assign]
+    try:
+        loaded = kobana.SCHEMA.load(data)
+    finally:
+        Schema._deserialize = original  # type: ignore[method-assign]
+    assert loaded == _marshmallow_include(kobana.SCHEMA, data)
