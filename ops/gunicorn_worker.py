@@ -33,6 +33,8 @@ urllib3's pool does, keeps feeding the slower process. Two remedies, both bounde
   ``Connection: close`` (nginx's ``keepalive_requests`` does the same, 1000 by default; 100 until
   nginx 1.19.10), so a client's hot connections are opened again, where the load is lighter.
 
+**An answer in one send**: its headers go out with its body (``ops.gunicorn_response``).
+
 **A thread keeps its connection for the next request, briefly** (``_next_request_comes``): up to
 2 ms, while no other request waits for a thread, instead of a round through the main thread for
 every request on a kept-alive connection.
@@ -47,6 +49,8 @@ from typing import Any
 
 from gunicorn.http.message import Request
 from gunicorn.workers import gthread
+
+from ops import gunicorn_response
 
 #: What ``handle`` returns for "give this connection to the poller" (gthread's own, private).
 _TO_THE_POLLER: Any = gthread._DEFER  # type: ignore[attr-defined]
@@ -71,6 +75,10 @@ class ThreadWorker(gthread.ThreadWorker):
         super().__init__(*args, **kwargs)
         self._paused_until = 0.0  # monotonic: not accepting until then, another worker's turn
         self._serving: set[gthread.TConn] = set()  # connections a thread is serving a request of
+
+    def init_process(self) -> None:
+        gunicorn_response.install()  # an answer's headers and body in one send
+        super().init_process()
 
     def handle(self, conn: gthread.TConn) -> Any:
         if not conn.initialized and not conn.wait_for_data(0):
