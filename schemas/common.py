@@ -40,7 +40,7 @@ class Lenient(Schema):
 
     def load(self, data: Any, *, many: bool | None = None, partial: Any = None, unknown: Any = None) -> Any:
         if self._walk is not None and type(data) is dict and many is None and partial is None and unknown is None:
-            done = self.fast(data)
+            done = self._walked(data)
             if done is not SLOW:
                 return done
         loaded = super().load(data, many=many, partial=partial, unknown=unknown)
@@ -48,7 +48,7 @@ class Lenient(Schema):
             return [{**item, **done} for item, done in zip(data, loaded, strict=True)]
         return {**data, **loaded}
 
-    def fast(self, data: dict[str, Any]) -> Any:
+    def _walked(self, data: dict[str, Any]) -> Any:
         """What ``load`` returns for ``data`` when the fast paths recognise all of it, else ``SLOW``.
 
         The same steps as ``Field.deserialize`` per field, in the same order: a missing field is
@@ -108,7 +108,7 @@ def _fast_of(field: fields.Field) -> _Fast | None:
         nested = field.schema
         if not isinstance(nested, Lenient) or nested._walk is None or field.many or field.unknown is not None:
             return None
-        return lambda value: nested.fast(value) if type(value) is dict else SLOW
+        return lambda value: nested._walked(value) if type(value) is dict else SLOW
     if type(field) is fields.List:
         inner, each = field.inner, _fast_of(field.inner)
         if each is None or inner.allow_none or inner.required:
@@ -197,8 +197,8 @@ class Text(fields.String):
         self._fast = not (self.pre_load or self.post_load)
 
     def fast(self, value: Any) -> Any:
-        """``value`` as the full path returns it, or ``SLOW`` (which raises the error again, worded
-        and collected as marshmallow does)."""
+        """``value`` as the full path returns it, or ``SLOW``: a value a validator refuses goes the
+        full path, which raises the error again as marshmallow words and collects it."""
         if type(value) is str:
             try:
                 if all(check(value) is not False for check in self.validators):

@@ -67,9 +67,9 @@ def append(client: redis.Redis, envelope: Envelope) -> int:
     A client that keeps one connection (``single_connection_client``: the door's, one per serving
     thread, ``web.queue``) has the script sent on that connection itself, under the connection's
     own retry policy, as the client would send it. The client's command path around that (its
-    retry wrapper, its observability hooks, the event dispatch) cost ~40 µs of CPU per
-    acknowledged event against ~55 µs for the send and the read themselves (in-process,
-    bench/results.md). Any other client runs it as a command of its own.
+    retry wrapper, its observability hooks, the event dispatch) cost about as much CPU as the send
+    and the read themselves: 96 against 58 µs per append (bench/results.md, the ninth session).
+    Any other client runs it as a command of its own.
     """
     args = (3, FENCE + envelope.job_id, INBOX, DOORBELL, _META.encode(envelope.to_meta()), envelope.raw,
             FENCE_TTL, DOORBELL_TTL)  # fmt: skip
