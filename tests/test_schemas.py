@@ -51,7 +51,11 @@ def test_no_lenient_field_renames_its_key():
 @pytest.mark.parametrize("path", sorted(SAMPLES.rglob("*.json")), ids=lambda p: f"{p.parent.name}/{p.name}")
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: type(s).__name__)
 def test_loading_a_sample_gives_what_marshmallow_include_gives(schema, path):
-    data = parse_json_object(path.read_bytes())
+    _loads_as_marshmallow_include(schema, parse_json_object(path.read_bytes()))
+
+
+def _loads_as_marshmallow_include(schema: Schema, data: Any) -> None:
+    """``schema.load(data)`` gives what marshmallow's own ``INCLUDE`` gives, or fails with its errors."""
     try:
         expected = _marshmallow_include(schema, data)
     except ValidationError as exc:
@@ -61,7 +65,7 @@ def test_loading_a_sample_gives_what_marshmallow_include_gives(schema, path):
         return
     loaded = schema.load(data)
     assert loaded == expected
-    assert json.dumps(loaded, default=str, sort_keys=True) == json.dumps(expected, default=str, sort_keys=True)
+    assert json.dumps(loaded, default=repr, sort_keys=True) == json.dumps(expected, default=repr, sort_keys=True)
 
 
 @pytest.mark.parametrize(
@@ -179,17 +183,7 @@ def test_the_walk_covers_every_schema_without_an_integer_field(schema):
 @given(st.data())
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: type(s).__name__)
 def test_any_body_loads_or_fails_through_the_walk_as_with_marshmallow_include(schema, data):
-    body = data.draw(_body_for(schema))
-    try:
-        expected = _marshmallow_include(schema, body)
-    except ValidationError as exc:
-        with pytest.raises(ValidationError) as raised:
-            schema.load(body)
-        assert raised.value.messages == exc.messages
-        return
-    loaded = schema.load(body)
-    assert loaded == expected
-    assert json.dumps(loaded, default=repr, sort_keys=True) == json.dumps(expected, default=repr, sort_keys=True)
+    _loads_as_marshmallow_include(schema, data.draw(_body_for(schema)))
 
 
 def test_an_everyday_body_is_loaded_by_the_walk():
