@@ -29,6 +29,7 @@ from config import CelcoinCreds, Secrets, Settings
 from ops import embedded_redis
 from tests.databases import fresh_database
 from tests.helpers import CELCOIN_PASSWORD, CELCOIN_USER, KOBANA_SECRET, MARKER, SECRET_KEY, TRANSFEERA_SECRET, Deliver
+from web import queue as web_queue
 from workers.queue import queues
 
 #: Every log line of the suite is scanned for secrets and full CPF/CNPJ at the end (tests/log_audit.py).
@@ -162,6 +163,7 @@ def app(settings: Settings) -> Iterator[Any]:
     console_engine = app.extensions.get("console_engine")  # the console's pool, opened on first use
     if console_engine is not None:
         console_engine.dispose()
+    web_queue.disconnect(app)
 
 
 @pytest.fixture

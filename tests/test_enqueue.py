@@ -91,3 +91,17 @@ def test_an_append_after_redis_forgot_the_script_still_lands(deliver, redis_conn
     assert response.status_code == 200 and response.json["status"] == "accepted"
     assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "after"}).json["status"] == "duplicate"
     assert [e["idempotency_key"] for e in queued(redis_conn)] == ["delivery:before", "delivery:after"]
+
+
+def test_disconnect_closes_every_redis_connection_the_app_opened(app, deliver, redis_conn):
+    """Both pools' connections, the serving thread's kept one included: a test's app leaves no socket behind."""
+    from web.queue import disconnect
+
+    raw = sample("kobana", "bank_billet.paid.json")
+    before = {int(c["id"]) for c in redis_conn.client_list()}
+    assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "one"}).json["status"] == "accepted"
+    assert deliver.client.get("/readyz").status_code == 200  # the app's own client too
+    opened = {int(c["id"]) for c in redis_conn.client_list()} - before
+    assert len(opened) == 2
+    disconnect(app)
+    assert opened.isdisjoint(int(c["id"]) for c in redis_conn.client_list())
