@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from tests.helpers import queued, sample
+from tests.helpers import Deliver, queued, sample
 from workers.queue import EVENTS_QUEUE
 
 
@@ -104,4 +104,21 @@ def test_disconnect_closes_every_redis_connection_the_app_opened(app, deliver, r
     opened = {int(c["id"]) for c in redis_conn.client_list()} - before
     assert len(opened) == 2
     disconnect(app)
+    assert opened.isdisjoint(int(c["id"]) for c in redis_conn.client_list())
+
+
+def test_an_app_dropped_without_disconnect_closes_its_connections_when_collected(settings, redis_conn):
+    """A test's or a tool's app that nobody disconnects leaves no socket open once it is garbage."""
+    import gc
+
+    from app import create_app
+
+    before = {int(c["id"]) for c in redis_conn.client_list()}
+    client = create_app(settings).test_client()
+    raw = sample("kobana", "bank_billet.paid.json")
+    assert Deliver(client).kobana(raw).json["status"] == "accepted"
+    opened = {int(c["id"]) for c in redis_conn.client_list()} - before
+    assert opened
+    del client
+    gc.collect()
     assert opened.isdisjoint(int(c["id"]) for c in redis_conn.client_list())

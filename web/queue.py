@@ -16,6 +16,7 @@ A retried append is safe: one that had landed finds its fence and answers ``dupl
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import redis
@@ -45,7 +46,16 @@ def _clients() -> dict[str, Any]:
                 rq["door_pool"] = queue.connect(rq["settings"], retry=_RECONNECT_ONCE).connection_pool
                 rq["per_thread"] = threading.local()
                 rq["connection"] = connection
+                # An app dropped before its process ends (a test's, a tool's) closes its sockets when
+                # it is collected, even inside a reference cycle, rather than leaving them unclosed.
+                weakref.finalize(current_app._get_current_object(), _close, connection.connection_pool,  # type: ignore[attr-defined]
+                                 rq["door_pool"])  # fmt: skip
     return rq
+
+
+def _close(*pools: redis.ConnectionPool) -> None:
+    for pool in pools:
+        pool.disconnect()
 
 
 def disconnect(app: Flask) -> None:
@@ -56,8 +66,7 @@ def disconnect(app: Flask) -> None:
     """
     rq: dict[str, Any] = app.extensions.get("rq", {})
     if "connection" in rq:
-        rq["connection"].connection_pool.disconnect()
-        rq["door_pool"].disconnect()
+        _close(rq["connection"].connection_pool, rq["door_pool"])
 
 
 def get_connection() -> redis.Redis:
