@@ -98,13 +98,13 @@ def test_disconnect_closes_every_redis_connection_the_app_opened(app, deliver, r
     from web.queue import disconnect
 
     raw = sample("kobana", "bank_billet.paid.json")
-    before = {int(c["id"]) for c in redis_conn.client_list()}
+    before = _connections(redis_conn)
     assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": "one"}).json["status"] == "accepted"
     assert deliver.client.get("/readyz").status_code == 200  # the app's own client too
-    opened = {int(c["id"]) for c in redis_conn.client_list()} - before
+    opened = _connections(redis_conn) - before
     assert len(opened) == 2
     disconnect(app)
-    assert opened.isdisjoint(int(c["id"]) for c in redis_conn.client_list())
+    assert opened.isdisjoint(_connections(redis_conn))
 
 
 def test_an_app_dropped_without_disconnect_closes_its_connections_when_collected(settings, redis_conn):
@@ -113,12 +113,17 @@ def test_an_app_dropped_without_disconnect_closes_its_connections_when_collected
 
     from app import create_app
 
-    before = {int(c["id"]) for c in redis_conn.client_list()}
+    before = _connections(redis_conn)
     client = create_app(settings).test_client()
     raw = sample("kobana", "bank_billet.paid.json")
     assert Deliver(client).kobana(raw).json["status"] == "accepted"
-    opened = {int(c["id"]) for c in redis_conn.client_list()} - before
+    opened = _connections(redis_conn) - before
     assert opened
     del client
     gc.collect()
-    assert opened.isdisjoint(int(c["id"]) for c in redis_conn.client_list())
+    assert opened.isdisjoint(_connections(redis_conn))
+
+
+def _connections(redis_conn) -> set[int]:
+    """Ids of every client connection Redis has open."""
+    return {int(c["id"]) for c in redis_conn.client_list()}

@@ -48,8 +48,8 @@ def _clients() -> dict[str, Any]:
                 rq["connection"] = connection
                 # An app dropped before its process ends (a test's, a tool's) closes its sockets when
                 # it is collected, even inside a reference cycle, rather than leaving them unclosed.
-                weakref.finalize(current_app._get_current_object(), _close, connection.connection_pool,  # type: ignore[attr-defined]
-                                 rq["door_pool"])  # fmt: skip
+                rq["disconnect"] = weakref.finalize(current_app._get_current_object(), _close,  # type: ignore[attr-defined]
+                                                    connection.connection_pool, rq["door_pool"])  # fmt: skip
     return rq
 
 
@@ -59,14 +59,12 @@ def _close(*pools: redis.ConnectionPool) -> None:
 
 
 def disconnect(app: Flask) -> None:
-    """Close every Redis connection the app opened (both pools, the serving threads' kept ones too).
-
-    A served app keeps them for the life of its process; a test that builds an app closes them when
-    it is done, rather than leaving the sockets to the garbage collector.
-    """
-    rq: dict[str, Any] = app.extensions.get("rq", {})
-    if "connection" in rq:
-        _close(rq["connection"].connection_pool, rq["door_pool"])
+    """Close every Redis connection the app opened (both pools, the serving threads' kept ones too),
+    now rather than when the app is collected: what a test that built an app does when it is done.
+    A served app keeps them for the life of its process."""
+    close = app.extensions.get("rq", {}).get("disconnect")
+    if close is not None:
+        close()  # the finalizer, run once
 
 
 def get_connection() -> redis.Redis:
