@@ -1,6 +1,7 @@
 """``python -m bench``: every measurement, in under 10 minutes, into ``bench/results.md``.
 
-``--only ack,isolation,worker,growth,openloop,capacity,report`` runs a subset (the table then has only those rows);
+``--only ack,isolation,worker,growth,openloop,capacity,report`` runs a subset (its rows replace theirs in
+the table, the others stay, each with its date and commit);
 ``--quick`` shortens rounds for a smoke run (figures too noisy to commit).
 """
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             traceback.print_exc()
             results.notes.append(f"- section `{section}` failed: {traceback.format_exc().splitlines()[-1]}")
-    report.write(results, command, started, args.output)
+    report.write(results, command, started, args.output, keep_rows=set(only) != set(SECTIONS))
     print(f"wrote {args.output}")
     if args.keep:
         print(f"logs and data kept in {workdir}")
