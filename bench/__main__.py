@@ -1,4 +1,4 @@
-"""``python -m bench``: every measurement, in under 10 minutes, into ``bench/results.md``.
+"""``python -m bench``: every measurement, in about 13 minutes, into ``bench/results.md``.
 
 ``--only ack,isolation,worker,growth,openloop,capacity,report`` runs a subset (its rows replace theirs in
 the table, the others stay, each with its date and commit);
