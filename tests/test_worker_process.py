@@ -1,4 +1,5 @@
-"""The real worker process: SIGKILLed mid-job, restarted, the event is processed exactly once."""
+"""The real worker process: SIGKILLed mid-job, restarted, the event is processed exactly once; told
+to stop (SIGTERM) mid-backlog, it stops after the batch in hand."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from app import create_app
 from config import PROJECT_ROOT
 from db.models import EventRecord
 from tests.helpers import Deliver, sample
+from workers import stream
 
 
 def _start_worker(redis_url: str, database_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -89,3 +91,53 @@ def test_a_worker_killed_mid_job_is_restarted_and_the_event_processed_once(
     assert len(effects()) == 1
     with sessions() as session:
         assert session.scalar(sa.select(sa.func.count()).select_from(EventRecord)) == 1
+
+
+#: Enough waiting events that a drain running on would still be reading when its worker is told to
+#: stop (batches of at most ``DRAIN_BATCH``, 200).
+BACKLOG = 1500
+
+
+@pytest.mark.slow
+def test_a_worker_told_to_stop_mid_backlog_ends_its_drain_after_the_batch_and_exits(
+    settings, redis_url, database_url, engine, redis_conn, tmp_path
+):
+    """SIGTERM, as a platform sends it to the worker's processes for a deploy or a scale-down, while
+    a drain has a long backlog ahead: the drain ends after the batch in hand and the worker exits 0
+    well inside the platform's 30 s; every event it stored is processed and the rest wait in the
+    stream for the next worker. Without the drain winding down it would read on to the last event."""
+    deliver = Deliver(create_app(settings).test_client())
+    raw = sample("kobana", "bank_billet.paid.json")
+    for i in range(BACKLOG):
+        assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": f"stop-{i}"}).status_code == 200
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "REDIS_URL": redis_url,
+        "DATABASE_URL": database_url,
+        "JOB_TIMEOUT": "60",  # a drain may read on for 20 s: only the stop ends it sooner
+        "LOG_FORMAT": "json",
+        "VAR_DIR": str(tmp_path / "var"),
+    }
+    with (tmp_path / "worker.log").open("ab") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "workers"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+    sessions = db.session_factory(engine)
+
+    def stored() -> tuple[int, int]:
+        with sessions() as session:
+            statuses = session.scalars(sa.select(EventRecord.status)).all()
+        return len(statuses), statuses.count("processed")
+
+    try:
+        _wait_for(lambda: stored()[1] > 0, 30, "the worker to process its first batch")
+        os.killpg(worker.pid, signal.SIGTERM)
+        exit_code = worker.wait(timeout=15)
+    finally:
+        _stop(worker)
+    rows, processed = stored()
+    assert exit_code == 0
+    assert rows == processed
+    waiting = stream.depth(redis_conn)
+    assert waiting > 0, "the drain read the whole backlog instead of stopping"
+    assert rows + waiting == BACKLOG
