@@ -21,29 +21,44 @@ from tests.helpers import Deliver, sample
 from workers import stream
 
 
-def _start_worker(redis_url: str, database_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+def _start_worker(
+    module: str, redis_url: str, database_url: str, tmp_path: Path, **settings: str
+) -> subprocess.Popen[bytes]:
+    """``python -m <module>`` (the real worker, or one with a test's handler) with ``settings`` on
+    top of the stores' URLs, logging into ``worker.log``."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "REDIS_URL": redis_url,
         "DATABASE_URL": database_url,
-        "JOB_TIMEOUT": "2",  # → abandoned 3 s after start
-        "WORKER_MAINTENANCE_INTERVAL": "1",
-        "WORKER_TTL": "16",  # → wakes every second to do maintenance
         "LOG_FORMAT": "json",
-        "BLOCK_FILE": str(tmp_path / "block"),
-        "STARTED_FILE": str(tmp_path / "started"),
         "VAR_DIR": str(tmp_path / "var"),
+        **settings,
     }
     with (tmp_path / "worker.log").open("ab") as log:
-        # Own session: the kill takes the worker and its scheduler child, as a platform would.
+        # Own session: a signal to the group takes the worker and its scheduler child, as a platform's would.
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.kill_support"],
+            [sys.executable, "-m", module],
             cwd=PROJECT_ROOT,
             env=env,
             stdout=log,
             stderr=log,
             start_new_session=True,
         )
+
+
+def _start_blocking_worker(redis_url: str, database_url: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """The worker of ``tests.kill_support``, whose handler hangs while ``block`` exists."""
+    return _start_worker(
+        "tests.kill_support",
+        redis_url,
+        database_url,
+        tmp_path,
+        JOB_TIMEOUT="2",  # → abandoned 3 s after start
+        WORKER_MAINTENANCE_INTERVAL="1",
+        WORKER_TTL="16",  # → wakes every second to do maintenance
+        BLOCK_FILE=str(tmp_path / "block"),
+        STARTED_FILE=str(tmp_path / "started"),
+    )
 
 
 def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
@@ -69,14 +84,14 @@ def test_a_worker_killed_mid_job_is_restarted_and_the_event_processed_once(
     app = create_app(settings.replace(job_retry_max=2, job_retry_intervals=(0,), job_timeout=2))
     (tmp_path / "block").touch()
     assert Deliver(app.test_client()).kobana(sample("kobana", "bank_billet.paid.json")).status_code == 200
-    first = _start_worker(redis_url, database_url, tmp_path)
+    first = _start_blocking_worker(redis_url, database_url, tmp_path)
     try:
         _wait_for((tmp_path / "started").exists, 20, "the handler to start")
         (tmp_path / "block").unlink()
         _stop(first)  # SIGKILL, mid-transaction
     finally:
         _stop(first)
-    second = _start_worker(redis_url, database_url, tmp_path)
+    second = _start_blocking_worker(redis_url, database_url, tmp_path)
     sessions = db.session_factory(engine)
 
     def processed() -> bool:
@@ -110,18 +125,8 @@ def test_a_worker_told_to_stop_mid_backlog_ends_its_drain_after_the_batch_and_ex
     raw = sample("kobana", "bank_billet.paid.json")
     for i in range(BACKLOG):
         assert deliver.kobana(raw, headers={"X-Kobana-Delivery-Id": f"stop-{i}"}).status_code == 200
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "REDIS_URL": redis_url,
-        "DATABASE_URL": database_url,
-        "JOB_TIMEOUT": "60",  # a drain may read on for 20 s: only the stop ends it sooner
-        "LOG_FORMAT": "json",
-        "VAR_DIR": str(tmp_path / "var"),
-    }
-    with (tmp_path / "worker.log").open("ab") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "workers"], cwd=PROJECT_ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-        )
+    # A drain may read on for a third of JOB_TIMEOUT, 20 s: only the stop ends it sooner.
+    worker = _start_worker("workers", redis_url, database_url, tmp_path, JOB_TIMEOUT="60")
     sessions = db.session_factory(engine)
 
     def stored() -> tuple[int, int]:
